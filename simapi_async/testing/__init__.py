@@ -1,0 +1,1 @@
+"""Test doubles for simapi_async: the emulator and the pytest plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""pytest plugin of simapi_async (fixtures arrive with the emulator)."""

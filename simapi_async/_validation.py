@@ -44,6 +44,16 @@ __all__ = [
 
 _log = logging.getLogger("simapi_async")
 
+
+def _invalid(field: str, value: object, reason: str) -> InvalidInputError:
+    """The error for `value`, even one whose repr() fails (an int past Python's digit limit)."""
+    try:
+        return InvalidInputError(field, value, reason)
+    except ValueError:
+        error = InvalidInputError(field, f"<{type(value).__name__} too large to show>", reason)
+        error.value = value
+        return error
+
 # --------------------------------------------------------------------------- numbers
 
 _NUMBER_EXPECTED: Final = (
@@ -73,9 +83,9 @@ def normalize_number(value: object, field: str = "number") -> str:
         return _number_from_text(value, field)
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value < 10**11:
-            raise InvalidInputError(field, value, _NUMBER_EXPECTED)
+            raise _invalid(field, value, _NUMBER_EXPECTED)
         return _number_from_digits(str(int(value)), False, value, field)
-    raise InvalidInputError(
+    raise _invalid(
         field, value, f"a {type(value).__name__} is not accepted; {_NUMBER_EXPECTED}"
     )
 
@@ -83,13 +93,13 @@ def normalize_number(value: object, field: str = "number") -> str:
 def _number_from_text(value: str, field: str) -> str:
     text = value.strip()
     if not text:
-        raise InvalidInputError(field, value, f"empty; {_NUMBER_EXPECTED}")
+        raise _invalid(field, value, f"empty; {_NUMBER_EXPECTED}")
     if len(text) > _MAX_SPELLING:
-        raise InvalidInputError(field, value, f"too long; {_NUMBER_EXPECTED}")
+        raise _invalid(field, value, f"too long; {_NUMBER_EXPECTED}")
     if _NUMBER_SHAPE.fullmatch(text) is None:
-        raise InvalidInputError(field, value, f"{_number_shape_problem(text)}; {_NUMBER_EXPECTED}")
+        raise _invalid(field, value, f"{_number_shape_problem(text)}; {_NUMBER_EXPECTED}")
     if ("(" in text or ")" in text) and not _parentheses_balanced(text):
-        raise InvalidInputError(field, value, f"unbalanced parentheses; {_NUMBER_EXPECTED}")
+        raise _invalid(field, value, f"unbalanced parentheses; {_NUMBER_EXPECTED}")
     return _number_from_digits(text.translate(_DROP_SEPARATORS), text[0] == "+", value, field)
 
 
@@ -126,7 +136,7 @@ def _number_from_digits(digits: str, plus: bool, value: object, field: str) -> s
     if plus:
         if count == 11 and digits[0] == "7":
             return digits
-        raise InvalidInputError(
+        raise _invalid(
             field, value, f"with a leading '+' it must be +7 and 10 digits; {_NUMBER_EXPECTED}"
         )
     if count == 11:
@@ -134,12 +144,12 @@ def _number_from_digits(digits: str, plus: bool, value: object, field: str) -> s
             return digits
         if digits[0] == "8":
             return "7" + digits[1:]
-        raise InvalidInputError(
+        raise _invalid(
             field, value, f"11 digits must start with 7 or 8; {_NUMBER_EXPECTED}"
         )
     if count == 10:
         return "7" + digits
-    raise InvalidInputError(field, value, f"has {count} digits; {_NUMBER_EXPECTED}")
+    raise _invalid(field, value, f"has {count} digits; {_NUMBER_EXPECTED}")
 
 
 def normalize_numbers(values: Iterable[object], field: str = "numbers") -> list[str]:
@@ -150,7 +160,7 @@ def normalize_numbers(values: Iterable[object], field: str = "numbers") -> list[
     if isinstance(values, str):
         return [normalize_number(values, field)]
     if isinstance(values, bytes | bytearray | memoryview) or not isinstance(values, Iterable):
-        raise InvalidInputError(field, values, "expected an iterable of numbers")
+        raise _invalid(field, values, "expected an iterable of numbers")
     seen: set[str] = set()
     out: list[str] = []
     for index, item in enumerate(values):
@@ -173,17 +183,17 @@ def _digits_from(
         if text.isascii() and text.isdigit():
             return text
         if not text:
-            raise InvalidInputError(field, value, f"empty; {expected}")
+            raise _invalid(field, value, f"empty; {expected}")
         if not text.isascii():
-            raise InvalidInputError(field, value, f"contains non-ASCII characters; {expected}")
+            raise _invalid(field, value, f"contains non-ASCII characters; {expected}")
         if shape is None or len(text) > _MAX_SPELLING or shape.fullmatch(text) is None:
-            raise InvalidInputError(field, value, f"contains non-digits; {expected}")
+            raise _invalid(field, value, f"contains non-digits; {expected}")
         return text.replace(" ", "").replace("-", "")
     if isinstance(value, int) and not isinstance(value, bool):
         if 0 <= value < limit:
             return str(int(value))
-        raise InvalidInputError(field, value, expected)
-    raise InvalidInputError(
+        raise _invalid(field, value, expected)
+    raise _invalid(
         field, value, f"a {type(value).__name__} is not accepted; {expected}"
     )
 
@@ -214,7 +224,7 @@ def luhn_check_digit(partial: str) -> str:
     '3'
     """
     if not (partial.isascii() and partial.isdigit()):
-        raise InvalidInputError("partial", partial, "expected ASCII digits")
+        raise _invalid("partial", partial, "expected ASCII digits")
     total = sum(_DOUBLED[ord(c) - 48] for c in partial[-1::-2])
     total += sum(ord(c) - 48 for c in partial[-2::-2])
     return str(-total % 10)
@@ -228,10 +238,10 @@ def normalize_iccid(value: object, field: str = "iccid", *, strict: bool = False
     """
     digits = _digits_from(value, field, _ICCID_SHAPE, 10**20, _ICCID_EXPECTED)
     if not 19 <= len(digits) <= 20:
-        raise InvalidInputError(field, value, f"has {len(digits)} digits; {_ICCID_EXPECTED}")
+        raise _invalid(field, value, f"has {len(digits)} digits; {_ICCID_EXPECTED}")
     if not luhn_ok(digits):
         if strict:
-            raise InvalidInputError(field, value, "the last digit fails the Luhn check")
+            raise _invalid(field, value, "the last digit fails the Luhn check")
         if digits not in _LUHN_WARNED:
             if len(_LUHN_WARNED) >= _LUHN_WARNED_MAX:
                 _LUHN_WARNED.clear()
@@ -249,7 +259,7 @@ def normalize_imsi(value: object, field: str = "imsi") -> str:
     """Return the IMSI as 6-15 ASCII digits."""
     digits = _digits_from(value, field, None, 10**15, _IMSI_EXPECTED)
     if not 6 <= len(digits) <= 15:
-        raise InvalidInputError(field, value, f"has {len(digits)} digits; {_IMSI_EXPECTED}")
+        raise _invalid(field, value, f"has {len(digits)} digits; {_IMSI_EXPECTED}")
     return digits
 
 
@@ -283,7 +293,7 @@ def make_inn(seed_digits: str) -> str:
     do 11, whose last digit is replaced (it is the first check digit).
     """
     if not (seed_digits.isascii() and seed_digits.isdigit()) or len(seed_digits) not in (9, 10, 11):
-        raise InvalidInputError(
+        raise _invalid(
             "seed_digits", seed_digits, "expected 9 digits (company INN) or 10-11 (individual)"
         )
     if len(seed_digits) == 9:
@@ -301,9 +311,9 @@ def normalize_inn(value: object, field: str = "inn") -> str:
     digits = _digits_from(value, field, None, 10**12, _INN_EXPECTED)
     if len(digits) not in (10, 12):
         hint = " (pass INNs as str to keep leading zeros)" if not isinstance(value, str) else ""
-        raise InvalidInputError(field, value, f"has {len(digits)} digits{hint}; {_INN_EXPECTED}")
+        raise _invalid(field, value, f"has {len(digits)} digits{hint}; {_INN_EXPECTED}")
     if not inn_check_ok(digits):
-        raise InvalidInputError(field, value, "the check digits are wrong (mistyped INN?)")
+        raise _invalid(field, value, "the check digits are wrong (mistyped INN?)")
     return digits
 
 
@@ -320,20 +330,20 @@ def to_date(value: object, field: str = "date") -> _dt.date:
     if isinstance(value, _dt.date):
         return value if type(value) is _dt.date else _dt.date(value.year, value.month, value.day)
     if not isinstance(value, str):
-        raise InvalidInputError(
+        raise _invalid(
             field, value, f"a {type(value).__name__} is not accepted; {_DATE_EXPECTED}"
         )
     text = value.strip()
     if not text.isascii() or _ISO_DATE.match(text) is None:
-        raise InvalidInputError(field, value, _DATE_EXPECTED)
+        raise _invalid(field, value, _DATE_EXPECTED)
     try:
         if len(text) == 10:
             return _dt.date.fromisoformat(text)
         if text[10] in "Tt ":
             return _dt.datetime.fromisoformat(text).date()
     except (ValueError, OverflowError) as exc:
-        raise InvalidInputError(field, value, f"not a real date or time ({exc})") from None
-    raise InvalidInputError(field, value, _DATE_EXPECTED)
+        raise _invalid(field, value, f"not a real date or time ({exc})") from None
+    raise _invalid(field, value, _DATE_EXPECTED)
 
 
 def normalize_date(value: object, field: str = "date") -> str:
@@ -352,7 +362,7 @@ def date_range(
     start = to_date(date_from, from_field)
     end = to_date(date_to, to_field)
     if end < start:
-        raise InvalidInputError(
+        raise _invalid(
             to_field, date_to, f"ends before {from_field} {start.isoformat()}"
         )
     return start, end
@@ -369,7 +379,7 @@ def _choice(value: object, field: str, choices: dict[str, str], expected: str) -
         found = choices.get(value) or choices.get(value.strip().lower())
         if found is not None:
             return found
-    raise InvalidInputError(field, value, expected)
+    raise _invalid(field, value, expected)
 
 
 def normalize_service(value: object, field: str = "service") -> str:
@@ -395,7 +405,7 @@ def normalize_status(value: object, field: str = "status") -> str:
         text = value.strip()
         if _STATUS.fullmatch(text) is not None:
             return text.lower()
-    raise InvalidInputError(
+    raise _invalid(
         field, value, "expected 1 to 32 ASCII letters, digits, '_' or '-' (e.g. 'active')"
     )
 
@@ -408,21 +418,21 @@ def check_positive_int(value: object, field: str, *, maximum: int | None = None)
     expected = "expected a whole number from 1" + (f" to {maximum}" if maximum is not None else "")
     number: int
     if isinstance(value, bool):
-        raise InvalidInputError(field, value, expected)
+        raise _invalid(field, value, expected)
     if isinstance(value, int):
         number = int(value)
     elif isinstance(value, str):
         text = value.strip()
         if not (text.isascii() and text.isdigit()):
-            raise InvalidInputError(field, value, expected)
+            raise _invalid(field, value, expected)
         try:
             number = int(text)
         except ValueError:  # more digits than int() converts
-            raise InvalidInputError(field, value, expected) from None
+            raise _invalid(field, value, expected) from None
     else:
-        raise InvalidInputError(field, value, f"{expected}, not {type(value).__name__}")
+        raise _invalid(field, value, f"{expected}, not {type(value).__name__}")
     if number < 1 or (maximum is not None and number > maximum):
-        raise InvalidInputError(field, value, expected)
+        raise _invalid(field, value, expected)
     return number
 
 

@@ -15,12 +15,14 @@ from ._exceptions import (
     SimApiError,
     UnprocessableEntityError,
 )
+from ._session import AsyncSession, SessionStats
 from ._version import __version__
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncSession",
     "AuthenticationError",
     "InvalidInputError",
     "NotFoundError",
@@ -30,6 +32,7 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "ServerError",
+    "SessionStats",
     "SimApiError",
     "UnprocessableEntityError",
     "__version__",

@@ -1,0 +1,578 @@
+"""`AsyncSession`: the connection pool, and the one request path every call goes through.
+
+caller → resource method → endpoint table → `AsyncSession.request` (rate limit, auth,
+retry) → aiohttp → status / body → the caller's converter.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final, Self
+
+import aiohttp
+import attrs
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from . import _endpoints
+from ._auth import Credentials, LoginResult, TokenManager, parse_login_response
+from ._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+)
+from ._endpoints import Endpoint, In
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    InvalidInputError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    SimApiError,
+    UnprocessableEntityError,
+    status_error,
+)
+from ._ratelimit import RateLimiter
+from ._redact import redact_url, safe_cause, scrub
+from ._retry import Retrier, parse_retry_after
+from ._version import __version__
+
+try:  # optional speed-up: `pip install simapi_async[speedups]`
+    import orjson
+
+    def _loads(data: bytes) -> Any:
+        return orjson.loads(data)
+
+    def _dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+
+    def _loads(data: bytes) -> Any:
+        return json.loads(data)
+
+    def _dumps(obj: Any) -> bytes:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
+__all__ = ["AsyncSession", "SessionStats"]
+
+log = logging.getLogger("simapi_async")
+
+_UNSET: Final[Any] = object()
+_EXCERPT = 200
+
+
+@attrs.frozen(slots=True)
+class SessionStats:
+    """Counters of one session, as a snapshot (`api.stats`)."""
+
+    requests: int = 0
+    retries: int = 0
+    logins: int = 0
+    relogins: int = 0
+    rate_limited: int = 0
+    budget_exhausted: int = 0
+
+
+class AsyncSession:
+    """A client of the SIM management API: one connection pool, login, retries, rate limit.
+
+    >>> async with AsyncSession("https://portal.example", login="u", password="p") as api:
+    ...     sim = await api.sims.get("+7 918 111-11-11")
+
+    `session=` lets the caller bring (and then own and close) an aiohttp `ClientSession`;
+    `trace_configs=` passes aiohttp `TraceConfig`s through for metrics and hooks.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        login: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        timeout: float | aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_retries: int = _UNSET,
+        rate_limit: float | None = None,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        allow_insecure_http: bool = False,
+        credentials_in: str = "query",
+        endpoint_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self._base = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        if (login is None) != (password is None):
+            field = "password" if password is None else "login"
+            raise InvalidInputError(field, None, "login and password go together")
+        if login is None and token is None:
+            raise InvalidInputError("login", None, "give login= and password=, or token=")
+        for name, value in (("login", login), ("password", password), ("token", token)):
+            if value is not None and (not isinstance(value, str) or not value):
+                shown = value if name == "login" else "***"
+                raise InvalidInputError(name, shown, "must be a non-empty string")
+        if credentials_in not in ("query", "body"):
+            raise InvalidInputError("credentials_in", credentials_in, "must be 'query' or 'body'")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
+                or max_connections < 1:
+            raise InvalidInputError("max_connections", max_connections, "must be an int >= 1")
+        self._timeout = _check_timeout(timeout)
+        self._max_connections = max_connections
+        self._max_bytes = max_response_bytes
+        self._credentials = Credentials(login, password) if login and password else None
+        self._secrets = tuple(s for s in (password, token) if s)
+        self._endpoints = _endpoints.with_overrides(_endpoints.ENDPOINTS, endpoint_overrides)
+        self._login_endpoint = self._endpoints["login"]
+        if credentials_in == "body":
+            self._login_endpoint = attrs.evolve(
+                self._login_endpoint,
+                params=tuple(attrs.evolve(p, where=In.BODY) for p in self._login_endpoint.params),
+            )
+        self._retry_policy = _retry_policy(retry, max_retries)
+        self._retries = 0
+        self._rate_limited = 0
+        self._relogins = 0
+        self._requests = 0
+        self._retrier = Retrier(self._retry_policy, on_retry=self._count_retry)
+        self._limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        self._tokens = TokenManager(
+            self._do_login if self._credentials else None, token=token
+        )
+        self._http = session
+        self._owns_http = session is None
+        self._trace_configs = list(trace_configs or ())
+        self._closed = False
+        self._headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": f"simapi_async/{__version__} python/{platform.python_version()} "
+            f"aiohttp/{aiohttp.__version__}",
+        }
+        self._request_timeout = None if self._owns_http else self._timeout
+        self._attach_resources()
+
+    def _attach_resources(self) -> None:
+        """The sub-clients (`sims`, `packets`, `cdr`, `bulk`)."""
+
+    # -- construction helpers ---------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AsyncSession:
+        """A session configured from `SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`,
+        `SIMAPI_TOKEN`; keyword arguments override the environment."""
+        env = os.environ
+        kwargs: dict[str, Any] = {}
+        for key, var in (("login", "SIMAPI_LOGIN"), ("password", "SIMAPI_PASSWORD"),
+                         ("token", "SIMAPI_TOKEN")):
+            if env.get(var):
+                kwargs[key] = env[var]
+        kwargs.update(overrides)
+        base_url = kwargs.pop("base_url", None) or env.get("SIMAPI_BASE_URL")
+        if not base_url:
+            raise InvalidInputError("SIMAPI_BASE_URL", None, "is not set in the environment")
+        if "login" not in kwargs and "token" not in kwargs:
+            raise InvalidInputError(
+                "SIMAPI_LOGIN", None,
+                "set SIMAPI_LOGIN and SIMAPI_PASSWORD, or SIMAPI_TOKEN, in the environment",
+            )
+        return cls(base_url, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    @property
+    def max_connections(self) -> int:
+        """The connection-pool size (when the session owns its pool)."""
+        return self._max_connections
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry_policy
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        return self._limiter
+
+    @property
+    def endpoints(self) -> Mapping[str, Endpoint]:
+        """This session's endpoint table (with any overrides applied)."""
+        return self._endpoints
+
+    @property
+    def stats(self) -> SessionStats:
+        """A snapshot of this session's counters."""
+        return SessionStats(
+            requests=self._requests,
+            retries=self._retries,
+            logins=self._tokens.logins,
+            relogins=self._relogins,
+            rate_limited=self._rate_limited,
+            budget_exhausted=self._retrier.budget_exhausted,
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        who = f"login={self._credentials.login!r}" if self._credentials else "token=***"
+        return f"<AsyncSession {self._base} {who}>"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._client()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (if this session owns it). Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._tokens.aclose()
+        if self._http is not None and self._owns_http:
+            await self._http.close()
+
+    async def authenticate(self) -> None:
+        """Log in now (normally done lazily by the first call); fails fast on bad credentials."""
+        await self._tokens.get()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise SimApiError("this AsyncSession is closed")
+        if self._http is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trace_configs=self._trace_configs or None,
+            )
+        return self._http
+
+    # -- the request path ---------------------------------------------------------------
+
+    async def request(self, operation: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call one operation of the endpoint table; returns the decoded JSON body.
+
+        `params` maps the API's parameter names (`number`, `iccid`, `numbers[]`, ...) to
+        values already validated by the caller; None means absent. The answer is a dict, a
+        list, or None for an empty body. Errors are `SimApiError`s.
+
+        >>> await api.request("block", {"number": "79181111111", "iccid": "8970..."})
+        """
+        try:
+            endpoint = self._endpoints[operation]
+        except KeyError:
+            raise InvalidInputError(
+                "operation", operation, "is not an operation of the endpoint table"
+            ) from None
+        if not endpoint.authenticated:
+            raise InvalidInputError("operation", operation, "use authenticate() to log in")
+        path, query, body = endpoint.build(params or {})
+        url = self._base + path
+        data = None if body is None else _dumps(body)
+
+        async def attempt() -> Any:
+            return await self._authenticated_attempt(endpoint, url, query, data)
+
+        return await self._retrier.call(attempt, retry_safe=endpoint.retry_safe)
+
+    async def _authenticated_attempt(
+        self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None
+    ) -> Any:
+        token, generation = await self._tokens.get()
+        status, raw, headers = await self._send(endpoint.method, url, query, data, token)
+        if status == 401 and self._tokens.can_login:
+            # One re-login and one replay; a 401 means the server did not act on it.
+            self._relogins += 1
+            self._tokens.invalidate(generation)
+            token, generation = await self._tokens.get()
+            status, raw, headers = await self._send(endpoint.method, url, query, data, token)
+        return self._result(endpoint.method, url, status, raw, headers)
+
+    async def _do_login(self) -> LoginResult:
+        assert self._credentials is not None
+        endpoint = self._login_endpoint
+        path, query, body = endpoint.build(
+            {"login": self._credentials.login, "password": self._credentials.password}
+        )
+        url = self._base + path
+        data = None if body is None else _dumps(body)
+
+        async def attempt() -> Any:
+            status, raw, headers = await self._send(endpoint.method, url, query, data, None)
+            if status in (401, 403, 422):
+                err = self._status_error(endpoint.method, url, status, raw, headers)
+                raise AuthenticationError(
+                    f"login refused: {err.message}", status=status, body=err.body,
+                    method=endpoint.method, url=err.url,
+                )
+            return self._result(endpoint.method, url, status, raw, headers)
+
+        body_json = await self._retrier.call(attempt, retry_safe=True)
+        return parse_login_response(body_json)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        query: list[tuple[str, str]],
+        data: bytes | None,
+        token: str | None,
+    ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
+        """One HTTP exchange; aiohttp's errors become ours, with secrets scrubbed."""
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        http = self._client()
+        headers = self._headers
+        if token is not None:
+            headers = {**headers, "Authorization": "Bearer " + token}
+        self._requests += 1
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        try:
+            async with http.request(
+                method,
+                url,
+                params=query or None,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._request_timeout,
+            ) as resp:
+                status = resp.status
+                raw = await self._read(resp)
+                resp_headers = resp.headers
+        except TimeoutError as exc:
+            connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+            raise APITimeoutError(
+                f"{method} {self._show(url, query)} timed out"
+                + (" while connecting" if connecting else ""),
+                method=method, url=self._show(url, query),
+                reached_server=False if connecting else None,
+            ) from safe_cause(exc, self._secrets)
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"could not connect for {method} {self._show(url, query)}: "
+                f"{scrub(str(exc), self._secrets)}",
+                method=method, url=self._show(url, query), reached_server=False,
+            ) from safe_cause(exc, self._secrets)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"connection failed during {method} {self._show(url, query)}: "
+                f"{type(exc).__name__}: {scrub(str(exc), self._secrets)}",
+                method=method, url=self._show(url, query), reached_server=None,
+            ) from safe_cause(exc, self._secrets)
+        if debug:
+            log.debug(
+                "%s %s -> %d (%.1f ms)", method, self._show(url, query), status,
+                (time.perf_counter() - started) * 1000.0,
+            )
+        return status, raw, resp_headers
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, refusing to hold more than `max_response_bytes` in memory."""
+        limit = self._max_bytes
+        length = resp.content_length
+        if length is not None and length > limit:
+            raise ResponseFormatError(
+                f"the answer is {length} bytes, more than max_response_bytes={limit}"
+            )
+        if length is not None and "Content-Encoding" not in resp.headers:
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise ResponseFormatError(
+                    f"the answer is more than max_response_bytes={limit} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _result(
+        self, method: str, url: str, status: int, raw: bytes, headers: CIMultiDictProxy[str]
+    ) -> Any:
+        """The decoded body of a 2xx answer, else the matching `APIStatusError`."""
+        if 200 <= status < 300:
+            if not raw or raw.isspace():
+                return None
+            try:
+                return _loads(raw)
+            except ValueError:
+                raise ServerError(
+                    f"the answer is not JSON ({headers.get('Content-Type', 'no content type')}):"
+                    f" {_excerpt(raw, self._secrets)!r}",
+                    status=status, body=_excerpt(raw, self._secrets), method=method,
+                    url=redact_url(url),
+                ) from None
+        raise self._status_error(method, url, status, raw, headers)
+
+    def _status_error(
+        self, method: str, url: str, status: int, raw: bytes, headers: CIMultiDictProxy[str]
+    ) -> APIStatusError:
+        body: Any = None
+        message = ""
+        is_json = True
+        if raw and not raw.isspace():
+            try:
+                body = _loads(raw)
+            except ValueError:
+                is_json = False
+                body = _excerpt(raw, self._secrets)
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            message = scrub(body["message"], self._secrets)
+        shown_url = redact_url(url)
+        plain_headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}
+        common: dict[str, Any] = {
+            "status": status, "body": body, "method": method, "url": shown_url,
+            "headers": plain_headers,
+        }
+        if 300 <= status < 400:
+            location = URL(headers.get("Location", ""))
+            return APIStatusError(
+                f"redirect to {location.host or location.path or 'nowhere'} not followed "
+                "(the API does not redirect; the token is never sent elsewhere)", **common,
+            )
+        cls = status_error(status)
+        if not is_json:
+            message = (
+                f"HTTP {status} with a body that is not JSON "
+                f"({headers.get('Content-Type', 'no content type')}): {body!r}"
+            )
+        message = message or _reason(status)
+        if cls is UnprocessableEntityError:
+            return UnprocessableEntityError(message, errors=_field_errors(body), **common)
+        if cls is RateLimitError:
+            self._rate_limited += 1
+            return RateLimitError(
+                message, retry_after=parse_retry_after(headers.get("Retry-After")), **common
+            )
+        return cls(message, **common)
+
+    def _show(self, url: str, query: list[tuple[str, str]]) -> str:
+        if not query:
+            return url
+        return redact_url(str(URL(url).with_query(query)))
+
+    def _count_retry(self, exc: BaseException, delay: float) -> None:
+        self._retries += 1
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _retry_policy(retry: RetryPolicy | None, max_retries: int) -> RetryPolicy:
+    try:
+        if retry is None:
+            return RetryPolicy() if max_retries is _UNSET else RetryPolicy(max_retries=max_retries)
+        if not isinstance(retry, RetryPolicy):
+            raise InvalidInputError("retry", retry, "must be a RetryPolicy")
+        if max_retries is _UNSET:
+            return retry
+        return attrs.evolve(retry, max_retries=max_retries)
+    except ValueError as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError("max_retries", max_retries, str(exc)) from None
+
+
+def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise InvalidInputError("timeout", timeout, "must be seconds > 0 or a ClientTimeout")
+    return aiohttp.ClientTimeout(total=float(timeout))
+
+
+def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise InvalidInputError("base_url", base_url, "must be a URL such as https://portal.example")
+    try:
+        url = URL(base_url.strip())
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError("base_url", base_url, f"is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidInputError("base_url", base_url, "must be an http(s) URL with a host")
+    if url.user or url.password:
+        raise InvalidInputError(
+            "base_url", url.with_user(None).with_password(None).human_repr(),
+            "must not carry credentials; pass login= and password=",
+        )
+    if url.query_string or url.fragment:
+        raise InvalidInputError("base_url", base_url, "must not have a query or fragment")
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise InvalidInputError(
+            "base_url", base_url,
+            "plain http to a host other than loopback would send credentials in clear; "
+            "use https or pass allow_insecure_http=True",
+        )
+    text = str(url)
+    return text if text.endswith("/") else text + "/"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _excerpt(raw: bytes, secrets: Sequence[str]) -> str:
+    text = " ".join(raw[: _EXCERPT * 4].decode("utf-8", "replace").split())
+    text = scrub(text, secrets)
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
+
+
+def _field_errors(body: Any) -> dict[str, list[str]]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, dict):
+        return {}
+    out: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        if isinstance(value, list):
+            out[str(key)] = [str(v) for v in value]
+        else:
+            out[str(key)] = [str(value)]
+    return out
+
+
+_REASONS: Final = {
+    401: "Unauthenticated.",
+    403: "Forbidden.",
+    404: "Not found.",
+    422: "The given data was invalid.",
+    429: "Too many requests.",
+}
+
+
+def _reason(status: int) -> str:
+    return _REASONS.get(status, f"HTTP {status}")
+

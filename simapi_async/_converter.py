@@ -1,0 +1,519 @@
+"""The one cattrs converter: API answers → models, whatever shape API.md says they may take.
+
+`configure_converter` registers every hook; `make_converter()` builds a converter with
+them and `converter` is the module's own. The model hooks are hand-written because the
+answers are undocumented: each maps the field-name variants of API.md to one attribute
+(``number``/``msisdn`` → `Sim.number`, ``start``/``date`` → `InternetCdr.started_at`, …),
+turns JSON ints that are identifiers into strings, parses ISO date-times (``Z``, offsets,
+a date alone → midnight; naive stays naive) and keeps the object as received in `raw`.
+They are also the fast path for CDR exports (no per-record ``try`` or dispatch).
+
+The envelope helpers take a decoded body apart: `unwrap_object` (the object itself or
+under ``data``), `unwrap_list` (a bare array, ``{"data": [...]}``, a Laravel paginator with
+``meta``/``links`` or with the same fields at top level) and `operation_result` (what a
+write answered). An answer that does not fit raises `ResponseFormatError` whose `field`
+names the place, e.g. ``data[3].start``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, TypeVar
+
+import attrs
+from cattrs import Converter
+from cattrs.gen import make_dict_unstructure_fn, override
+
+from ._exceptions import ResponseFormatError
+from .models import InternetCdr, OperationResult, Packet, Page, Sim, SmallPacket
+
+__all__ = [
+    "PageInfo",
+    "configure_converter",
+    "converter",
+    "make_converter",
+    "make_page",
+    "operation_result",
+    "structure_list",
+    "structure_one",
+    "unwrap_list",
+    "unwrap_object",
+]
+
+T = TypeVar("T")
+_Hook = Callable[[Any, Any], Any]
+
+
+# --- errors -----------------------------------------------------------------------------
+
+def _bad(field: str, reason: str, value: Any) -> ResponseFormatError:
+    """An error about one field; `message` is the bare reason, `field` a relative path."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return ResponseFormatError(f"{reason}, got {shown}", field=field)
+
+
+def _join(prefix: str, field: str | None) -> str:
+    if not field:
+        return prefix
+    if not prefix or field.startswith("["):
+        return prefix + field
+    return f"{prefix}.{field}"
+
+
+def _relocate(exc: ResponseFormatError, prefix: str) -> ResponseFormatError:
+    """The same error, one level further out (``price`` → ``small_packets[2].price``)."""
+    return ResponseFormatError(exc.message, field=_join(prefix, exc.field))
+
+
+def _final(exc: ResponseFormatError, prefix: str, body: Any) -> ResponseFormatError:
+    """The error as the user sees it: the full path in the message, the body attached."""
+    where = _join(prefix, exc.field) or "(the whole body)"
+    return ResponseFormatError(
+        f"unexpected API answer at {where}: {exc.message}", field=where, body=body
+    )
+
+
+# --- scalars ----------------------------------------------------------------------------
+
+def _text(v: Any, key: str) -> str | None:
+    """A string; a JSON integer (an identifier sent as a number) becomes its digits."""
+    if v is None or type(v) is str:
+        return v
+    if type(v) is int:
+        return str(v)
+    raise _bad(key, "expected a string", v)
+
+
+def _int(v: Any, key: str) -> int | None:
+    """An integer; integral floats and digit strings are accepted."""
+    if v is None or type(v) is int:
+        return v
+    if type(v) is float and v.is_integer():
+        return int(v)
+    if type(v) is str:
+        s = v.strip()
+        if s.isascii() and s.lstrip("-").isdigit():
+            return int(s)
+        if not s:
+            return None
+    raise _bad(key, "expected an integer", v)
+
+
+def _quantity(v: Any, key: str) -> float | None:
+    """A number as sent (int stays int); numeric strings are accepted."""
+    if v is None or type(v) is int or (type(v) is float and math.isfinite(v)):
+        return v
+    if type(v) is str:
+        s = v.strip()
+        if not s:
+            return None
+        try:
+            n = float(s)
+        except ValueError:
+            n = math.nan
+        if math.isfinite(n):
+            return int(n) if n.is_integer() and "." not in s and "e" not in s.lower() else n
+    raise _bad(key, "expected a number", v)
+
+
+def _decimal(v: Any, key: str) -> Decimal | None:
+    """Money: a `Decimal` from a JSON number or a numeric string (floats via their repr)."""
+    if v is None:
+        return None
+    if type(v) in (int, float, str):
+        text = str(v).strip()
+        if not text:
+            return None
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            d = Decimal("NaN")
+        if d.is_finite():
+            return d
+    raise _bad(key, "expected a decimal number", v)
+
+
+def _datetime(v: Any, key: str) -> datetime | None:
+    """ISO 8601 (``Z`` and offsets kept, naive stays naive, a date alone is midnight).
+
+    A JSON number is taken as a Unix timestamp in seconds (UTC).
+    """
+    if type(v) is str:
+        try:
+            return datetime.fromisoformat(v)
+        except ValueError:
+            if not v.strip():
+                return None
+            raise _bad(key, "expected an ISO 8601 date or date-time", v) from None
+    if v is None:
+        return None
+    if type(v) is int or type(v) is float:
+        try:
+            return datetime.fromtimestamp(v, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    raise _bad(key, "expected an ISO 8601 date or date-time", v)
+
+
+def _bool(v: Any, key: str) -> bool:
+    if type(v) is bool:
+        return v
+    if v in (0, 1, "0", "1"):
+        return bool(int(v))
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"
+    raise _bad(key, "expected a boolean", v)
+
+
+def _services(v: Any, key: str) -> tuple[str, ...] | None:
+    """Blocked services: a list, a comma-separated string, or a mapping service → flag."""
+    if v is None:
+        return None
+    if type(v) is list or type(v) is tuple:
+        return tuple(
+            s for i, x in enumerate(v) if (s := _text(x, f"{key}[{i}]")) is not None
+        )
+    if type(v) is str:
+        return tuple(s for s in (p.strip() for p in v.split(",")) if s)
+    if type(v) is dict:
+        return tuple(str(k) for k, on in v.items() if on)
+    raise _bad(key, "expected a list of services", v)
+
+
+def _pick(d: dict[str, Any], keys: tuple[str, ...]) -> tuple[Any, str]:
+    """The first of `keys` that `d` holds with a non-null value, and that key."""
+    for k in keys:
+        v = d.get(k)
+        if v is not None:
+            return v, k
+    return None, keys[0]
+
+
+# --- model hooks ------------------------------------------------------------------------
+
+def _object(d: Any) -> dict[str, Any]:
+    if type(d) is not dict:
+        raise _bad("", "expected a JSON object", d)
+    return d
+
+
+def structure_sim(d: Any, _: Any = Sim) -> Sim:
+    """A `Sim` from one SIM object of any spelling API.md lists."""
+    d = _object(d)
+    packet_id, pid_key = d.get("packet_id"), "packet_id"
+    name, name_key = _pick(d, ("packet_name", "packet"))
+    if type(name) is dict:  # `packet` as an object: {"id": .., "name": ..}
+        if packet_id is None:
+            packet_id, pid_key = name.get("id"), f"{name_key}.id"
+        name, name_key = name.get("name"), f"{name_key}.name"
+    number, number_key = _pick(d, ("number", "msisdn"))
+    return Sim(
+        _text(number, number_key),
+        _text(d.get("iccid"), "iccid"),
+        _text(d.get("imsi"), "imsi"),
+        _text(d.get("status"), "status"),
+        _int(packet_id, pid_key),
+        _text(name, name_key),
+        _text(d.get("inn"), "inn"),
+        _services(d.get("blocked_services"), "blocked_services"),
+        d,
+    )
+
+
+def structure_small_packet(d: Any, _: Any = SmallPacket) -> SmallPacket:
+    """A `SmallPacket` from one object (``volume`` or ``traffic``)."""
+    d = _object(d)
+    volume, volume_key = _pick(d, ("volume", "traffic"))
+    return SmallPacket(
+        _int(d.get("id"), "id"),
+        _text(d.get("name"), "name"),
+        _decimal(d.get("price"), "price"),
+        _quantity(volume, volume_key),
+        d,
+    )
+
+
+def structure_packet(d: Any, _: Any = Packet) -> Packet:
+    """A `Packet` with its small packets (``volume`` or ``traffic``)."""
+    d = _object(d)
+    volume, volume_key = _pick(d, ("volume", "traffic"))
+    smalls = d.get("small_packets")
+    if smalls is None:
+        small: tuple[SmallPacket, ...] = ()
+    elif type(smalls) is list:
+        small = tuple(_nested(structure_small_packet, smalls, "small_packets"))
+    else:
+        raise _bad("small_packets", "expected an array", smalls)
+    return Packet(
+        _int(d.get("id"), "id"),
+        _text(d.get("name"), "name"),
+        _decimal(d.get("price"), "price"),
+        _quantity(volume, volume_key),
+        small,
+        d,
+    )
+
+
+_NUMBER_KEYS: Final = ("number", "msisdn")
+_START_KEYS: Final = ("started_at", "start", "date")
+_END_KEYS: Final = ("ended_at", "end")
+_VOLUME_KEYS: Final = ("volume_bytes", "volume", "bytes")
+_UP_KEYS: Final = ("upload_bytes", "upload")
+_DOWN_KEYS: Final = ("download_bytes", "download")
+
+
+def structure_internet_cdr(d: Any, _: Any = InternetCdr) -> InternetCdr:
+    """An `InternetCdr`; the hot path of CDR exports, so no per-record ``try``."""
+    if type(d) is not dict:
+        raise _bad("", "expected a JSON object", d)
+    number, k_number = _pick(d, _NUMBER_KEYS)
+    start, k_start = _pick(d, _START_KEYS)
+    end, k_end = _pick(d, _END_KEYS)
+    volume, k_volume = _pick(d, _VOLUME_KEYS)
+    up, k_up = _pick(d, _UP_KEYS)
+    down, k_down = _pick(d, _DOWN_KEYS)
+    upload = up if type(up) is int or up is None else _int(up, k_up)
+    download = down if type(down) is int or down is None else _int(down, k_down)
+    if volume is None:
+        total = upload + download if upload is not None and download is not None else None
+    else:
+        total = volume if type(volume) is int else _int(volume, k_volume)
+    imsi = d.get("imsi")
+    iccid = d.get("iccid")
+    apn = d.get("apn")
+    return InternetCdr(
+        number if type(number) is str else _text(number, k_number),
+        _datetime(start, k_start),
+        None if end is None else _datetime(end, k_end),
+        total,
+        upload,
+        download,
+        apn if apn is None or type(apn) is str else _text(apn, "apn"),
+        imsi if imsi is None or type(imsi) is str else _text(imsi, "imsi"),
+        iccid if iccid is None or type(iccid) is str else _text(iccid, "iccid"),
+        d,
+    )
+
+
+def _nested(hook: _Hook, items: list[Any], where: str) -> list[Any]:
+    """`hook` over `items`; an error is renamed ``where[i].field``."""
+    try:
+        return [hook(x, None) for x in items]
+    except ResponseFormatError as exc:
+        raise _relocate(exc, f"{where}[{_failing_index(hook, items)}]") from exc
+
+
+def _failing_index(hook: _Hook, items: Sequence[Any]) -> int:
+    for i, x in enumerate(items):
+        try:
+            hook(x, None)
+        except ResponseFormatError:
+            return i
+    return -1  # pragma: no cover - only called after a failure
+
+
+# --- the converter ----------------------------------------------------------------------
+
+def configure_converter(conv: Converter) -> None:
+    """Register every hook of the SDK on `conv`.
+
+    Structuring maps the API's field variants onto the models (see the module docstring).
+    Unstructuring gives plain JSON-ready dicts of the canonical fields (ISO date-times,
+    money as a string) without `raw`, e.g. for an export.
+    """
+    conv.register_structure_hook(datetime, lambda v, _: _datetime(v, ""))
+    conv.register_structure_hook(Decimal, lambda v, _: _decimal(v, ""))
+    conv.register_structure_hook(Sim, structure_sim)
+    conv.register_structure_hook(SmallPacket, structure_small_packet)
+    conv.register_structure_hook(Packet, structure_packet)
+    conv.register_structure_hook(InternetCdr, structure_internet_cdr)
+    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_unstructure_hook(Decimal, str)
+    for cls in (Sim, SmallPacket, Packet, InternetCdr, OperationResult):
+        conv.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, conv, raw=override(omit=True))
+        )
+
+
+def make_converter() -> Converter:
+    """A new converter with every hook of the SDK registered."""
+    conv = Converter()
+    configure_converter(conv)
+    return conv
+
+
+converter: Final = make_converter()
+
+
+def structure_one(obj: Any, cls: type[T], *, where: str = "", body: Any = None) -> T:
+    """One model from one object; `where` prefixes the field named by an error."""
+    try:
+        return converter.structure(obj, cls)
+    except ResponseFormatError as exc:
+        raise _final(exc, where, obj if body is None else body) from exc
+
+
+def structure_list(
+    items: list[Any], cls: type[T], *, where: str = "data", body: Any = None
+) -> list[T]:
+    """Models from a list of objects, fast (one hook lookup, no per-item ``try``).
+
+    An error names the item, e.g. ``data[3].started_at``.
+    """
+    hook = converter.get_structure_hook(cls)
+    try:
+        return [hook(x, cls) for x in items]
+    except ResponseFormatError as exc:
+        index = _failing_index(hook, items)
+        raise _final(exc, f"{where}[{index}]", items if body is None else body) from exc
+
+
+# --- envelopes --------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class PageInfo:
+    """What a list answer says about pagination (None: not said).
+
+    `where` is where the items were found (``""`` for a bare array, ``"data"``).
+    `next_known` is True when the answer carried a next-page link (even a null one).
+    """
+
+    where: str = ""
+    page: int | None = None
+    last_page: int | None = None
+    total: int | None = None
+    per_page: int | None = None
+    next_url: str | None = None
+    next_known: bool = False
+
+    @property
+    def more_pages(self) -> bool | None:
+        """True/False when the paginator says whether a next page exists, else None."""
+        if self.last_page is not None:
+            return (self.page or 1) < self.last_page
+        if self.next_known:
+            return self.next_url is not None
+        return None
+
+
+_ENVELOPE_KEYS: Final = frozenset(
+    {"data", "success", "message", "status", "code", "meta", "links", "errors"}
+)
+
+
+def unwrap_object(body: Any) -> dict[str, Any]:
+    """The object of a single-object answer: the body itself, or the object under ``data``.
+
+    ``data`` is unwrapped only when nothing but envelope keys (``success``, ``message``,
+    ``meta``, ...) sits beside it, so a model with a field named ``data`` stays whole.
+    """
+    if type(body) is not dict:
+        raise _final(_bad("", "expected a JSON object", body), "", body)
+    inner = body.get("data")
+    if type(inner) is dict and body.keys() <= _ENVELOPE_KEYS:
+        return inner
+    return body
+
+
+def unwrap_list(body: Any) -> tuple[list[Any], PageInfo]:
+    """The items of a list answer and what it says about pagination.
+
+    Accepts a bare array, ``{"data": [...]}`` (``null`` counts as empty), and Laravel's
+    paginators: ``meta.current_page``/``meta.last_page``/``meta.total``/``meta.per_page``
+    with ``links.next``, or the same fields at top level with ``next_page_url``.
+    """
+    if type(body) is list:
+        return body, PageInfo()
+    if type(body) is not dict or "data" not in body:
+        raise _final(
+            _bad("", "expected a JSON array or an object with `data`", body), "", body
+        )
+    items = body["data"]
+    if items is None:
+        items = []
+    elif type(items) is not list:
+        raise _final(_bad("data", "expected an array", items), "", body)
+    meta = body.get("meta")
+    try:
+        fields = {
+            name: _paginator_int(body, meta, name)
+            for name in ("current_page", "last_page", "total", "per_page")
+        }
+        next_known, next_url = _next_link(body)
+    except ResponseFormatError as exc:
+        raise _final(exc, "", body) from exc
+    return items, PageInfo(
+        where="data",
+        page=fields["current_page"],
+        last_page=fields["last_page"],
+        total=fields["total"],
+        per_page=fields["per_page"] or None,
+        next_url=next_url,
+        next_known=next_known,
+    )
+
+
+def _paginator_int(body: dict[str, Any], meta: Any, name: str) -> int | None:
+    if type(meta) is dict and meta.get(name) is not None:
+        return _int(meta[name], f"meta.{name}")
+    return _int(body.get(name), name)
+
+
+def _next_link(body: dict[str, Any]) -> tuple[bool, str | None]:
+    links = body.get("links")
+    if type(links) is dict and "next" in links:
+        return True, _text(links["next"], "links.next")
+    if "next_page_url" in body:
+        return True, _text(body["next_page_url"], "next_page_url")
+    return False, None
+
+
+def make_page(items: Sequence[T], info: PageInfo, *, page: int, limit: int) -> Page[T]:
+    """A `Page` of `items` (asked for as `page`/`limit`), deciding `has_next`.
+
+    No next page after an empty page; else the paginator decides when there is one; else
+    (a bare array, or ``data`` alone) a page shorter than the limit is the last.
+    """
+    size = info.per_page or limit
+    if not items:
+        has_next = False
+    else:
+        said = info.more_pages
+        has_next = len(items) >= size if said is None else said
+    return Page(
+        items=tuple(items),
+        page=info.page or page,
+        limit=size,
+        total=info.total,
+        last_page=info.last_page,
+        next_url=info.next_url,
+        has_next=has_next,
+    )
+
+
+def operation_result(body: Any) -> OperationResult:
+    """What a write answered: an empty body is success, ``"success": false`` is not.
+
+    The message is ``message`` (or ``data.message``). An answer that is not an object
+    (an array, a bare string) still counts as success and is kept in `raw` under ``data``.
+    """
+    if body is None or body == "" or body == {}:
+        return OperationResult(ok=True, message=None, raw={})
+    if type(body) is not dict:
+        message = body if type(body) is str else None
+        return OperationResult(ok=True, message=message, raw={"data": body})
+    try:
+        success = body.get("success")
+        ok = True if success is None else _bool(success, "success")
+        message, key = body.get("message"), "message"
+        data = body.get("data")
+        if message is None and type(data) is dict:
+            message, key = data.get("message"), "data.message"
+        return OperationResult(ok=ok, message=_text(message, key), raw=body)
+    except ResponseFormatError as exc:
+        raise _final(exc, "", body) from exc

@@ -33,21 +33,19 @@ class Credentials:
 
 @attrs.frozen(slots=True, repr=False)
 class LoginResult:
-    """A token and, when the server said, when it stops being valid (monotonic seconds)."""
+    """A token and, when the server said, how many seconds it stays valid."""
 
     token: str
-    expires_at: float | None = None  # time.monotonic() deadline
     lifetime: float | None = None
 
     def __repr__(self) -> str:
         return f"LoginResult(token='***', lifetime={self.lifetime!r})"
 
 
-def parse_login_response(body: Any, *, now: float | None = None) -> LoginResult:
+def parse_login_response(body: Any) -> LoginResult:
     """The token from any shape API.md lists: `token`, `access_token`, `data.token`,
     `data.access_token`; `expires_in` (seconds) or `expires_at` (ISO time) beside it.
     """
-    mono = time.monotonic() if now is None else now
     candidates: list[dict[str, Any]] = []
     if isinstance(body, dict):
         candidates.append(body)
@@ -57,9 +55,8 @@ def parse_login_response(body: Any, *, now: float | None = None) -> LoginResult:
         for key in ("token", "access_token"):
             token = obj.get(key)
             if isinstance(token, str) and token:
-                lifetime = _lifetime(obj) if _lifetime(obj) is not None else _lifetime(body)
-                expires = None if lifetime is None else mono + lifetime
-                return LoginResult(token, expires, lifetime)
+                lifetime = _lifetime(obj)
+                return LoginResult(token, lifetime if lifetime is not None else _lifetime(body))
     raise AuthenticationError(
         "the login answer holds no token (looked at token, access_token, data.token, "
         "data.access_token)",
@@ -119,6 +116,7 @@ class TokenManager:
         self._renew_at: float | None = None
         self.generation = 0
         self.logins = 0
+        self._issued: list[str] = [token] if token else []
         self._flight: asyncio.Task[LoginResult] | None = None
 
     @property
@@ -128,6 +126,11 @@ class TokenManager:
     @property
     def token(self) -> str | None:
         return self._token
+
+    @property
+    def issued(self) -> tuple[str, ...]:
+        """The latest tokens this manager held (for scrubbing them out of any text)."""
+        return tuple(self._issued)
 
     def __repr__(self) -> str:
         state = "set" if self._token else "none"
@@ -186,13 +189,14 @@ class TokenManager:
             self._flight = None
         self.logins += 1
         self._token = result.token
+        self._issued = [*self._issued[-7:], result.token]
         self.generation += 1
-        self._expires_at = result.expires_at
-        if result.expires_at is not None and result.lifetime is not None:
+        if result.lifetime is not None:
+            self._expires_at = self._clock() + result.lifetime
             margin = min(TOKEN_RENEW_MARGIN, result.lifetime / 10.0)
-            self._renew_at = result.expires_at - margin
+            self._renew_at = self._expires_at - margin
         else:
-            self._renew_at = None
+            self._expires_at = self._renew_at = None
         log.debug("logged in (token generation %d)", self.generation)
         return result
 

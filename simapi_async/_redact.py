@@ -9,6 +9,7 @@ __all__ = ["REDACTED", "SECRET_QUERY_KEYS", "redact_url", "safe_cause", "scrub"]
 
 REDACTED = "***"
 #: Query parameters whose values are never shown.
+MIN_SECRET_LENGTH = 4
 SECRET_QUERY_KEYS = frozenset({"password", "token", "access_token", "api_key", "secret"})
 
 
@@ -30,9 +31,13 @@ def redact_url(url: object) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of each secret (and its URL-quoted form) replaced."""
+    """`text` with every occurrence of each secret (and its URL-quoted form) replaced.
+
+    Secrets shorter than `MIN_SECRET_LENGTH` are not searched for: replacing every "t" of
+    a message would destroy it and protect nothing.
+    """
     for secret in secrets:
-        if not secret:
+        if len(secret) < MIN_SECRET_LENGTH:
             continue
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
             if form in text:

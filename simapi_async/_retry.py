@@ -153,6 +153,7 @@ class Retrier:
             "jitter": None,
             "on_success": self._succeeded,
             "raise_on_giveup": True,
+            "logger": None,  # our own debug lines instead of backoff's INFO/ERROR ones
         }
         waits: Any = self._waits  # backoff's stubs do not know wait generators take sends
         self._safe = backoff.on_exception(

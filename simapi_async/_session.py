@@ -134,7 +134,7 @@ class AsyncSession:
         self._max_connections = max_connections
         self._max_bytes = max_response_bytes
         self._credentials = Credentials(login, password) if login and password else None
-        self._secrets = tuple(s for s in (password, token) if s)
+        self._password = password
         self._endpoints = _endpoints.with_overrides(_endpoints.ENDPOINTS, endpoint_overrides)
         self._login_endpoint = self._endpoints["login"]
         if credentials_in == "body":
@@ -445,8 +445,9 @@ class AsyncSession:
             except ValueError:
                 is_json = False
                 body = _excerpt(raw, self._secrets)
+        body = _scrub_obj(body, self._secrets)
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            message = scrub(body["message"], self._secrets)
+            message = body["message"]
         shown_url = redact_url(url)
         plain_headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}
         common: dict[str, Any] = {
@@ -474,6 +475,12 @@ class AsyncSession:
                 message, retry_after=parse_retry_after(headers.get("Retry-After")), **common
             )
         return cls(message, **common)
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """Every secret this session knows: scrubbed from any text it produces."""
+        issued = self._tokens.issued
+        return (self._password, *issued) if self._password else issued
 
     def _show(self, url: str, query: list[tuple[str, str]]) -> str:
         if not query:
@@ -549,6 +556,17 @@ def _excerpt(raw: bytes, secrets: Sequence[str]) -> str:
     text = " ".join(raw[: _EXCERPT * 4].decode("utf-8", "replace").split())
     text = scrub(text, secrets)
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
+
+
+def _scrub_obj(obj: Any, secrets: Sequence[str]) -> Any:
+    """A JSON value with every secret scrubbed out of its strings."""
+    if isinstance(obj, str):
+        return scrub(obj, secrets)
+    if isinstance(obj, dict):
+        return {scrub(str(k), secrets): _scrub_obj(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_scrub_obj(v, secrets) for v in obj]
+    return obj
 
 
 def _field_errors(body: Any) -> dict[str, list[str]]:

@@ -62,7 +62,10 @@ class InvalidInputError(SimApiError, ValueError):
     """
 
     def __init__(self, field: str, value: object, reason: str) -> None:
-        shown = repr(value)
+        try:
+            shown = repr(value)
+        except Exception:  # e.g. an int past Python's digit limit for str()
+            shown = f"<{type(value).__name__}>"
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"invalid {field} {shown}: {reason}")

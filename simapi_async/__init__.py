@@ -6,7 +6,9 @@ from ._exceptions import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    BulkError,
     InvalidInputError,
+    NotAttemptedError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -15,8 +17,13 @@ from ._exceptions import (
     SimApiError,
     UnprocessableEntityError,
 )
+from ._logs import setup_logging as _setup_logging
 from ._session import AsyncSession, SessionStats
 from ._version import __version__
+from .bulk import BulkProgress, BulkReport, ItemResult, Target
+from .models import InternetCdr, OperationResult, Packet, Page, Sim, SmallPacket
+
+_setup_logging()
 
 __all__ = [
     "APIConnectionError",
@@ -24,8 +31,17 @@ __all__ = [
     "APITimeoutError",
     "AsyncSession",
     "AuthenticationError",
+    "BulkError",
+    "BulkProgress",
+    "BulkReport",
+    "InternetCdr",
     "InvalidInputError",
+    "ItemResult",
+    "NotAttemptedError",
     "NotFoundError",
+    "OperationResult",
+    "Packet",
+    "Page",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseFormatError",
@@ -33,7 +49,10 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SessionStats",
+    "Sim",
     "SimApiError",
+    "SmallPacket",
+    "Target",
     "UnprocessableEntityError",
     "__version__",
 ]

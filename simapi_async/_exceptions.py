@@ -4,6 +4,8 @@
 SimApiError
 ├── InvalidInputError (also ValueError)      bad input, caught before any request
 ├── ResponseFormatError                      a 2xx answer the SDK cannot understand
+├── NotAttemptedError                        bulk: the run stopped before this target
+├── BulkError                                bulk: raise_for_failures() on a report with failures
 ├── APIConnectionError                       could not connect / connection dropped
 │   └── APITimeoutError
 └── APIStatusError                           .status .message .body .method .url (redacted)
@@ -27,7 +29,9 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
+    "BulkError",
     "InvalidInputError",
+    "NotAttemptedError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -84,6 +88,18 @@ class ResponseFormatError(SimApiError):
         super().__init__(message)
         self.field = field
         self.body = body
+
+
+class NotAttemptedError(SimApiError):
+    """A bulk run stopped (`max_failures` reached, or cancelled) before trying this target."""
+
+
+class BulkError(SimApiError):
+    """A bulk run ended with failures; `report` is its `BulkReport`."""
+
+    def __init__(self, message: str, *, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class APIConnectionError(SimApiError):

@@ -13,6 +13,7 @@ import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -72,6 +73,21 @@ log = logging.getLogger("simapi_async")
 
 _UNSET: Final[Any] = object()
 _EXCERPT = 200
+
+
+class CallStats:
+    """Counters of one logical call, kept in a context variable by whoever wants them
+    (the bulk engine reports attempts per target and slows down on 429s)."""
+
+    __slots__ = ("attempts", "rate_limited")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.rate_limited = 0
+
+
+#: Set by a caller (per task) to have its calls counted; None costs nothing.
+CALL_STATS: ContextVar[CallStats | None] = ContextVar("simapi_call_stats", default=None)
 
 
 @attrs.frozen(slots=True)
@@ -167,6 +183,13 @@ class AsyncSession:
 
     def _attach_resources(self) -> None:
         """The sub-clients (`sims`, `packets`, `cdr`, `bulk`)."""
+        from .bulk import BulkResource
+        from .resources import CdrResource, PacketsResource, SimsResource
+
+        self.sims = SimsResource(self)
+        self.packets = PacketsResource(self)
+        self.cdr = CdrResource(self)
+        self.bulk = BulkResource(self)
 
     # -- construction helpers ---------------------------------------------------------
 
@@ -352,6 +375,9 @@ class AsyncSession:
         if token is not None:
             headers = {**headers, "Authorization": "Bearer " + token}
         self._requests += 1
+        call = CALL_STATS.get()
+        if call is not None:
+            call.attempts += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
@@ -471,6 +497,9 @@ class AsyncSession:
             return UnprocessableEntityError(message, errors=_field_errors(body), **common)
         if cls is RateLimitError:
             self._rate_limited += 1
+            call = CALL_STATS.get()
+            if call is not None:
+                call.rate_limited += 1
             return RateLimitError(
                 message, retry_after=parse_retry_after(headers.get("Retry-After")), **common
             )

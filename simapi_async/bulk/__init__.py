@@ -1,0 +1,122 @@
+"""Bulk operations over thousands to millions of SIMs: `api.bulk`.
+
+>>> report = await api.bulk.block(numbers, concurrency=50, journal="block.jsonl")
+>>> report.raise_for_failures()
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._engine import BulkRun, ResultHook
+from ._operations import OPERATIONS, make_operation
+from ._report import BulkProgress, BulkReport, ItemResult
+from ._targets import NumberSet, Target, parse_target
+
+if TYPE_CHECKING:
+    from .._session import AsyncSession
+
+__all__ = [
+    "OPERATIONS",
+    "BulkProgress",
+    "BulkReport",
+    "BulkResource",
+    "ItemResult",
+    "NumberSet",
+    "Target",
+    "parse_target",
+]
+
+Targets = Iterable[Any] | AsyncIterable[Any]
+
+
+class BulkResource:
+    """`api.bulk`: one method per operation, each taking an iterable of targets.
+
+    Common keyword arguments: `concurrency` (requests in flight, default 50), `rate_limit`
+    (requests/s), `journal` (path of a JSON Lines journal to resume from), `on_result`
+    (function or coroutine function, called with each `ItemResult`), `on_progress`
+    (called with a `BulkProgress` a few times a second), `max_failures` (a count, or a
+    ratio such as 0.2, that stops a run going wrong), `shard=(i, n)` (this process's share
+    of the input), `retry_unknown` (also resend non-idempotent operations whose outcome a
+    previous run could not know).
+    """
+
+    __slots__ = ("_api",)
+
+    def __init__(self, api: AsyncSession) -> None:
+        self._api = api
+
+    def stream(self, op: str, targets: Targets, **kwargs: Any) -> AsyncIterator[ItemResult]:
+        """Yield each target's `ItemResult` as it completes (arguments checked at once)."""
+        options, op_kwargs = _split(kwargs)
+        options.pop("on_result", None)
+        run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        return run.stream()
+
+    async def run(self, op: str, targets: Targets, **kwargs: Any) -> BulkReport:
+        """Run operation `op` (e.g. ``"block"``) over `targets`; the report when done."""
+        options, op_kwargs = _split(kwargs)
+        on_result: ResultHook | None = options.pop("on_result", None)
+        run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        return await run.run(on_result)
+
+    async def block(self, targets: Targets, **options: Any) -> BulkReport:
+        """Block every target's SIM (full block)."""
+        return await self.run("block", targets, **options)
+
+    async def unblock(self, targets: Targets, **options: Any) -> BulkReport:
+        """Lift the full block of every target's SIM."""
+        return await self.run("unblock", targets, **options)
+
+    async def block_service(self, targets: Targets, *, service: str,
+                            **options: Any) -> BulkReport:
+        """Block one service (`internet`, `sms`, `call`) on every target's SIM."""
+        return await self.run("block_service", targets, service=service, **options)
+
+    async def unblock_service(self, targets: Targets, *, service: str,
+                              **options: Any) -> BulkReport:
+        """Unblock one service on every target's SIM."""
+        return await self.run("unblock_service", targets, service=service, **options)
+
+    async def block_finance(self, targets: Targets, **options: Any) -> BulkReport:
+        """Financial block of every target's SIM."""
+        return await self.run("block_finance", targets, **options)
+
+    async def unblock_finance(self, targets: Targets, **options: Any) -> BulkReport:
+        """Lift the financial block of every target's SIM."""
+        return await self.run("unblock_finance", targets, **options)
+
+    async def activate(self, targets: Targets, *, packet_id: int, **options: Any) -> BulkReport:
+        """Activate every target's SIM on tariff packet `packet_id`."""
+        return await self.run("activate", targets, packet_id=packet_id, **options)
+
+    async def change_packet(self, targets: Targets, *, packet_id: int, date: Any,
+                            **options: Any) -> BulkReport:
+        """Move every target's SIM to tariff packet `packet_id` from `date`."""
+        return await self.run("change_packet", targets, packet_id=packet_id, date=date,
+                              **options)
+
+    async def add_small_packet(self, targets: Targets, *, small_packet_id: int | None = None,
+                               **options: Any) -> BulkReport:
+        """Add a small (top-up) packet to every target's SIM. Not idempotent: never
+        repeated when a request may have reached the server."""
+        return await self.run("add_small_packet", targets, small_packet_id=small_packet_id,
+                              **options)
+
+    async def send_sms(self, targets: Targets, *, type: str, **options: Any) -> BulkReport:
+        """Send the info SMS `type` (`internet` or `call`) to every target. Not idempotent."""
+        return await self.run("send_sms", targets, type=type, **options)
+
+
+_RUN_OPTIONS = frozenset({
+    "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
+    "on_progress", "progress_interval", "keep_failures", "on_result",
+})
+
+
+def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    options = {k: v for k, v in kwargs.items() if k in _RUN_OPTIONS}
+    return options, {k: v for k, v in kwargs.items() if k not in _RUN_OPTIONS}
+

@@ -1,0 +1,390 @@
+"""The bulk engine: a bounded worker pool over a lazily read stream of targets.
+
+- `concurrency` workers pull targets one at a time from the (sync or async) iterable, so
+  memory is bounded by the workers, not by the input: a million targets never become a
+  million tasks.
+- Every target read ends in exactly one `ItemResult`: done, failed (its own error, the
+  others go on), skipped (done in a previous run, or a duplicate), or not attempted (the
+  run stopped early).
+- A `429` halves the number of active workers (additive increase back, one per window
+  of successes): the run slows down instead of every worker hammering on.
+- The journal gets a flushed line per finished target as it finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final
+
+from .._exceptions import (
+    APIConnectionError,
+    InvalidInputError,
+    NotAttemptedError,
+    ServerError,
+    SimApiError,
+)
+from .._ratelimit import RateLimiter
+from .._session import CALL_STATS, CallStats
+from ._journal import Journal, JournalState
+from ._operations import Operation
+from ._report import FAILED, OK, SKIPPED, UNKNOWN, BulkProgress, BulkReport, ItemResult
+from ._targets import NumberSet, Target, in_shard, parse_target
+
+if TYPE_CHECKING:
+    from .._session import AsyncSession
+
+__all__ = ["BulkRun"]
+
+log = logging.getLogger("simapi_async")
+
+_END: Final = object()
+_DONE_BEFORE = "done in a previous run"
+_UNKNOWN_BEFORE = "outcome unknown in a previous run (not repeated: not idempotent)"
+_DUPLICATE = "duplicate"
+
+ResultHook = Callable[[ItemResult], Any]
+ProgressHook = Callable[[BulkProgress], Any]
+
+
+class _Source:
+    """Targets read one at a time, from a sync or an async iterable."""
+
+    def __init__(self, targets: Iterable[Any] | AsyncIterable[Any]) -> None:
+        if isinstance(targets, str | bytes):
+            raise InvalidInputError(
+                "targets", targets, "give an iterable of numbers, not a single string"
+            )
+        self._ait: AsyncIterator[Any] | None = None
+        self._it: Any = None
+        if isinstance(targets, AsyncIterable):
+            self._ait = aiter(targets)
+            self._lock = asyncio.Lock()
+        else:
+            try:
+                self._it = iter(targets)
+            except TypeError:
+                raise InvalidInputError(
+                    "targets", targets, "must be an iterable of numbers"
+                ) from None
+        self.exhausted = False
+
+    def _finished(self) -> bool:
+        return self.exhausted
+
+    async def next(self) -> Any:
+        if self.exhausted:
+            return _END
+        if self._ait is None:
+            try:
+                return next(self._it)
+            except StopIteration:
+                self.exhausted = True
+                return _END
+        async with self._lock:
+            if self._finished():  # another worker may have ended it while we waited
+                return _END
+            try:
+                return await anext(self._ait)
+            except StopAsyncIteration:
+                self.exhausted = True
+                return _END
+
+
+class _Gate:
+    """Adaptive concurrency (AIMD): workers with an index at or above `limit` wait."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self._opened = asyncio.Event()
+        self._successes = 0
+        self._last_cut = 0.0
+
+    async def wait_turn(self, index: int) -> None:
+        while index >= self.limit:
+            self._opened.clear()
+            await self._opened.wait()
+
+    def throttled(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cut < 1.0 or self.limit == 1:
+            return  # one cut per second: a burst of 429s is one signal
+        self._last_cut = now
+        self.limit = max(1, self.limit // 2)
+        self._successes = 0
+        log.info("bulk: the API is rate limiting; concurrency lowered to %d", self.limit)
+
+    def succeeded(self) -> None:
+        if self.limit >= self.maximum:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self._successes = 0
+            self.limit += 1
+            self._opened.set()
+
+
+class BulkRun:
+    """One run of one operation over a stream of targets (see `api.bulk`)."""
+
+    def __init__(
+        self,
+        api: AsyncSession,
+        operation: Operation,
+        targets: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 50,
+        rate_limit: float | None = None,
+        journal: Any = None,
+        max_failures: int | float | None = None,
+        shard: tuple[int, int] | None = None,
+        retry_unknown: bool = False,
+        on_progress: ProgressHook | None = None,
+        progress_interval: float = 0.2,
+        keep_failures: int = 10_000,
+    ) -> None:
+        self.api = api
+        self.op = operation
+        self.source = _Source(targets)
+        workers = _check_concurrency(concurrency)
+        if workers > api.max_connections:
+            log.info("bulk: concurrency %d capped to the session's max_connections=%d",
+                     workers, api.max_connections)
+            workers = api.max_connections
+        self.workers = workers
+        self.limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        self.max_failures = _check_max_failures(max_failures)
+        self.shard = _check_shard(shard)
+        self.retry_unknown = retry_unknown
+        self.journal = (
+            Journal(journal, operation.name, operation.journal_params)
+            if journal is not None else None
+        )
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        self.report = BulkReport(operation.name, keep_failures=keep_failures)
+        self.seen = NumberSet()
+        self.previous = JournalState()
+        self.gate = _Gate(workers)
+        self.in_flight = 0
+        self.stopped: str | None = None
+        self._results: asyncio.Queue[ItemResult | object] = asyncio.Queue(maxsize=workers * 2)
+        self._started = 0.0
+        self._last_progress = 0.0
+        self._base_stats = api.stats
+
+    # -- driving ------------------------------------------------------------------------
+
+    async def stream(self) -> AsyncIterator[ItemResult]:
+        """Yield every target's result as it completes."""
+        if self.journal is not None:
+            self.previous = self.journal.load()
+            self.journal.open()
+        self._started = time.monotonic()
+        tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
+        finisher = asyncio.create_task(self._finish_when_done(tasks))
+        try:
+            while True:
+                item = await self._results.get()
+                if item is _END:
+                    break
+                assert isinstance(item, ItemResult)
+                yield item
+            await finisher  # re-raises a failure of the targets iterable
+        finally:
+            for task in (*tasks, finisher):
+                task.cancel()
+            await asyncio.gather(*tasks, finisher, return_exceptions=True)
+            self._close()
+
+    async def run(self, on_result: ResultHook | None = None) -> BulkReport:
+        """Run to the end; `on_result` (function or coroutine function) sees every result."""
+        is_async = on_result is not None and inspect.iscoroutinefunction(on_result)
+        async for result in self.stream():
+            if on_result is not None:
+                if is_async:
+                    await on_result(result)
+                else:
+                    on_result(result)
+        return self.report
+
+    async def _finish_when_done(self, tasks: list[asyncio.Task[None]]) -> None:
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            await self._results.put(_END)
+
+    def _close(self) -> None:
+        now = time.monotonic()
+        report = self.report
+        report.elapsed = now - self._started if self._started else 0.0
+        stats = self.api.stats
+        report.requests = stats.requests - self._base_stats.requests
+        report.retries = stats.retries - self._base_stats.retries
+        report.relogins = stats.relogins - self._base_stats.relogins
+        report.stopped = self.stopped
+        if self.journal is not None:
+            self.journal.close()
+        self._progress(force=True)
+
+    # -- the worker ---------------------------------------------------------------------
+
+    async def _worker(self, index: int) -> None:
+        stats = CallStats()
+        CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
+        while True:
+            await self.gate.wait_turn(index)
+            raw = await self.source.next()
+            if raw is _END:
+                return
+            screened = self._screen(raw)
+            if screened is None:
+                continue  # another shard's target
+            if isinstance(screened, Target):
+                screened = await self._execute(screened, stats)
+            await self._emit(screened)
+
+    def _screen(self, raw: Any) -> ItemResult | Target | None:
+        """The target to send; or its result when no request is needed (invalid, skipped);
+        None for a target of another shard."""
+        try:
+            target = parse_target(raw)
+        except InvalidInputError as exc:
+            return ItemResult(Target(_shown(raw)), False, exc, outcome=FAILED)
+        if not in_shard(target.number, self.shard):
+            return None
+        if not self.seen.add(target.number):
+            return ItemResult(target, False, skipped=_DUPLICATE, outcome=SKIPPED)
+        if target.number in self.previous.done:
+            return ItemResult(target, True, skipped=_DONE_BEFORE, outcome=SKIPPED)
+        if (not self.op.retry_safe and not self.retry_unknown
+                and target.number in self.previous.unknown):
+            return ItemResult(target, False, skipped=_UNKNOWN_BEFORE, outcome=SKIPPED)
+        if self.stopped is not None:
+            return ItemResult(target, False, NotAttemptedError(
+                f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
+        return target
+
+    async def _execute(self, target: Target, stats: CallStats) -> ItemResult:
+        stats.attempts = stats.rate_limited = 0
+        self.in_flight += 1
+        started = time.monotonic()
+        try:
+            if self.limiter is not None:
+                await self.limiter.acquire()
+            value = await self.op.call(self.api, target)
+        except SimApiError as exc:
+            outcome = UNKNOWN if self._maybe_done(exc) else FAILED
+            result = ItemResult(target, False, exc, stats.attempts,
+                                time.monotonic() - started, outcome=outcome)
+        except asyncio.CancelledError:
+            if not self.op.retry_safe and stats.attempts and self.journal is not None:
+                # It may have reached the server: never repeat it blindly on resume.
+                self.journal.record(ItemResult(target, False, NotAttemptedError(
+                    "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
+            raise
+        else:
+            ok = getattr(value, "ok", True) is not False
+            error = None if ok else ServerError(
+                f"the API answered success=false: {getattr(value, 'message', '')}", status=200)
+            result = ItemResult(target, ok, error, stats.attempts,
+                                time.monotonic() - started, outcome=OK if ok else FAILED,
+                                result=value)
+        finally:
+            self.in_flight -= 1
+        if stats.rate_limited:
+            self.gate.throttled()
+        elif result.ok:
+            self.gate.succeeded()
+        return result
+
+    def _maybe_done(self, exc: SimApiError) -> bool:
+        """Whether a failed non-idempotent call may still have taken effect."""
+        if self.op.retry_safe:
+            return False
+        if isinstance(exc, APIConnectionError):
+            return exc.reached_server is not False
+        return isinstance(exc, ServerError) and exc.status >= 500
+
+    async def _emit(self, result: ItemResult) -> None:
+        if result.skipped is None and self.journal is not None:
+            self.journal.record(result)  # on disk before anything else can happen
+        self.report.add(result)
+        if not result.ok and result.skipped is None:
+            self._check_failures()
+        self._progress()
+        await self._results.put(result)
+
+    def _check_failures(self) -> None:
+        limit = self.max_failures
+        if limit is None or self.stopped is not None:
+            return
+        failed = self.report.failed - self.report.not_attempted
+        if isinstance(limit, int):
+            if failed >= limit:
+                self.stopped = f"max_failures={limit} reached"
+        else:
+            attempted = self.report.succeeded + failed
+            if attempted >= 20 and failed / attempted >= limit:
+                self.stopped = f"failure ratio {failed / attempted:.0%} >= {limit:.0%}"
+        if self.stopped is not None:
+            log.warning("bulk %s stopped: %s", self.op.name, self.stopped)
+
+    def _progress(self, force: bool = False) -> None:
+        hook = self.on_progress
+        if hook is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < self.progress_interval:
+            return
+        self._last_progress = now
+        r = self.report
+        hook(BulkProgress(
+            done=r.total, succeeded=r.succeeded, failed=r.failed, skipped=r.skipped,
+            in_flight=self.in_flight, elapsed=now - self._started, concurrency=self.gate.limit,
+        ))
+
+
+def _shown(raw: Any) -> str:
+    text = raw if isinstance(raw, str) else repr(raw)
+    return text[:64]
+
+
+def _check_concurrency(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+        raise InvalidInputError("concurrency", value, "must be an int from 1 to 10000")
+    return value
+
+
+def _check_max_failures(value: object) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidInputError("max_failures", value, "must be a count (int) or a ratio")
+    if isinstance(value, int) and value >= 1:
+        return value
+    if isinstance(value, float) and 0.0 < value < 1.0:
+        return value
+    raise InvalidInputError(
+        "max_failures", value, "must be a count >= 1 or a ratio between 0 and 1"
+    )
+
+
+def _check_shard(value: object) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and "/" in value:
+        try:
+            value = tuple(int(p) for p in value.split("/", 1))
+        except ValueError:
+            raise InvalidInputError("shard", value, "must be 'i/n'") from None
+    if (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            and value[1] >= 1 and 0 <= value[0] < value[1]):
+        return (value[0], value[1])
+    raise InvalidInputError("shard", value, "must be (i, n) with 0 <= i < n")
+

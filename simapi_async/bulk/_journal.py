@@ -1,0 +1,140 @@
+"""The journal: an append-only JSON Lines record of every finished target.
+
+A line is written and flushed as each target finishes, so a cancelled or killed run
+loses nothing it finished. On resume the journal is read back: targets done are
+skipped, failed ones retried, and a torn line (a hard kill mid-write) is ignored.
+
+    {"simapi_journal": 1, "op": "block", "params": {}, "started": "2026-11-26T14:00:00+00:00"}
+    {"n": "79181111111", "o": "ok", "a": 1}
+    {"n": "79181111112", "o": "failed", "a": 1, "e": "404 NotFoundError: SIM card not found."}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from .._exceptions import InvalidInputError
+from ._report import OK, UNKNOWN, ItemResult, error_reason
+from ._targets import NumberSet
+
+__all__ = ["Journal", "JournalState"]
+
+log = logging.getLogger("simapi_async")
+FORMAT_VERSION = 1
+
+
+class JournalState:
+    """What a journal says so far: numbers done, numbers with an unknown outcome."""
+
+    __slots__ = ("done", "finished", "torn", "unknown")
+
+    def __init__(self) -> None:
+        self.done = NumberSet()
+        self.unknown = NumberSet()
+        self.finished = 0
+        self.torn = 0
+
+
+class Journal:
+    """Appends one line per finished target to `path`, flushing each line."""
+
+    def __init__(self, path: str | os.PathLike[str], operation: str, params: dict[str, Any],
+                 *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.operation = operation
+        self.params = params
+        self._fsync = fsync
+        self._file: IO[str] | None = None
+
+    def load(self) -> JournalState:
+        """Read what earlier runs recorded; refuses a journal of another operation."""
+        state = JournalState()
+        if not self.path.exists():
+            return state
+        with self.path.open("r", encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    state.torn += 1  # a line cut short by a hard kill
+                    continue
+                if not isinstance(entry, dict):
+                    state.torn += 1
+                    continue
+                if "simapi_journal" in entry:
+                    self._check_header(entry, lineno)
+                    continue
+                number = entry.get("n")
+                if not isinstance(number, str) or not number.isdigit():
+                    state.torn += 1
+                    continue
+                state.finished += 1
+                outcome = entry.get("o")
+                if outcome == OK:
+                    state.done.add(number)
+                elif outcome == UNKNOWN:
+                    state.unknown.add(number)
+        if state.torn:
+            log.warning("journal %s: ignored %d unreadable line(s)", self.path, state.torn)
+        return state
+
+    def _check_header(self, header: dict[str, Any], lineno: int) -> None:
+        op, params = header.get("op"), header.get("params")
+        if op != self.operation or params != self.params:
+            raise InvalidInputError(
+                "journal", str(self.path),
+                f"line {lineno} records a run of {op}({_show(params)}), "
+                f"not {self.operation}({_show(self.params)}); use another journal file",
+            )
+
+    def open(self) -> None:
+        """Open for appending (after a torn last line, start on a fresh line)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        needs_newline = False
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                needs_newline = f.read(1) != b"\n"
+        self._file = self.path.open("a", encoding="utf-8")
+        if needs_newline:
+            self._file.write("\n")
+        header = {
+            "simapi_journal": FORMAT_VERSION, "op": self.operation, "params": self.params,
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        self._write(json.dumps(header))
+
+    def record(self, result: ItemResult) -> None:
+        """Append the line for one finished target (skipped targets are not recorded)."""
+        entry: dict[str, Any] = {"n": result.target.number, "o": result.outcome,
+                                 "a": result.attempts}
+        if result.error is not None:
+            entry["e"] = f"{error_reason(result.error)}: {result.error.message}"[:300]
+        self._write(json.dumps(entry, ensure_ascii=False))
+
+    def _write(self, line: str) -> None:
+        f = self._file
+        if f is None:
+            raise RuntimeError("journal is not open")
+        f.write(line + "\n")
+        f.flush()
+        if self._fsync:
+            os.fsync(f.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _show(params: Any) -> str:
+    if not isinstance(params, dict):
+        return ""
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())

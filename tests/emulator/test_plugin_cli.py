@@ -1,0 +1,74 @@
+"""The pytest fixtures, the command line, and the public names of simapi_async.testing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import types
+from collections.abc import Callable
+
+import aiohttp
+
+import simapi_async.testing as testing
+from simapi_async.testing import Emulator, Faults, Shapes
+from simapi_async.testing._cli import build_parser, emulator_from_args
+
+
+async def test_simapi_emulator_fixture(simapi_emulator: Emulator) -> None:
+    """The fixture is a started emulator with 200 SIMs (seed 1) that answers a login."""
+    assert len(simapi_emulator.fleet.sims) == 200
+    async with aiohttp.ClientSession(simapi_emulator.base_url + "/") as http, \
+            http.post("api/v2/login", params={"login": simapi_emulator.login,
+                                              "password": simapi_emulator.password}) as r:
+        assert r.status == 200
+
+
+async def test_simapi_emulator_factory(simapi_emulator_factory: Callable[..., Emulator]) -> None:
+    """The factory passes Emulator kwargs; its emulators are async context managers."""
+    async with simapi_emulator_factory(sims=7, seed=2, shapes=Shapes(lists="bare")) as emu:
+        assert len(emu.fleet.sims) == 7
+        assert emu.shapes.lists == "bare"
+        assert emu.base_url.startswith("http://127.0.0.1:")
+    left_running = simapi_emulator_factory(sims=3)
+    await left_running.start()  # the fixture stops it at teardown
+
+
+def test_cli_arguments_map_to_emulator() -> None:
+    """--latency-ms, --error-rate (split over 500/503/502), --fast etc. configure the emulator."""
+    args = build_parser().parse_args(
+        ["--port", "0", "--sims", "30", "--latency-ms", "20", "--error-rate", "0.03",
+         "--seed", "5", "--fast", "--rate-limit", "50", "--token-ttl", "600"])
+    emu = emulator_from_args(args)
+    assert (emu.sims_count, emu.seed, emu.fast, emu.port, emu.token_ttl) == (30, 5, True, 0, 600)
+    assert emu.faults == Faults(latency=0.02, error_rate_500=0.01, error_rate_503=0.01,
+                                error_rate_502_html=0.01, rate_limit=50)
+
+
+def test_cli_serves_until_ctrl_c() -> None:
+    """`python -m simapi_async.testing` prints URL, login, password and stops on Ctrl-C."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simapi_async.testing", "--port", "0", "--sims", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("base URL: http://127.0.0.1:")
+        assert lines[1].split() == ["login:", "demo"]
+        assert lines[2].split() == ["password:", "demo-password"]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_public_names() -> None:
+    """`__all__` is sorted and names exactly the public attributes of simapi_async.testing."""
+    assert testing.__all__ == sorted(testing.__all__)
+    public = {n for n, v in vars(testing).items()
+              if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public == set(testing.__all__)

@@ -41,13 +41,16 @@ __all__ = ["Emulator"]
 _log = logging.getLogger("simapi_async.testing")
 _PLACEHOLDER: Final = re.compile(r"{(\w+)}")
 _UNAUTHENTICATED: Final = {"message": "Unauthenticated."}
+# Module-level so tests can replace them (token expiry, latency) without real waiting.
+_now = time.monotonic
+_sleep = asyncio.sleep
 
 
 class _AccessLogger(AbstractAccessLogger):
     """Method, path (never the query: login's password travels there), status, time."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        status = "dropped" if request.get("simapi_dropped") else response.status
+        status = "dropped" if request.transport is None else response.status
         self.logger.info("%s %s %s %.1fms", request.method, request.path, status, time * 1e3)
 
 
@@ -250,7 +253,7 @@ class Emulator:
     def issue_token(self, ttl: float | None = None) -> str:
         """A valid bearer token without a login call (e.g. for a session given `token=`)."""
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = None if ttl is None else time.monotonic() + ttl
+        self._tokens[token] = None if ttl is None else _now() + ttl
         return token
 
     # -- serving ---------------------------------------------------------------------
@@ -272,7 +275,6 @@ class Emulator:
             stats.in_flight -= 1
         if response is None:  # dropped: nothing can be written any more
             stats.dropped += 1
-            request["simapi_dropped"] = True
             request.protocol.force_close()
             return web.Response()
         stats.status_counts[response.status] += 1
@@ -296,7 +298,7 @@ class Emulator:
             return error_response(status, retry_after if status in (429, 503) else None)
         headers: dict[str, str] = {}
         if faults.rate_limit is not None:
-            limit, remaining, retry = engine.rate_limited(time.monotonic())
+            limit, remaining, retry = engine.rate_limited(_now())
             headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)}
             if retry is not None:
                 injected["429"] += 1
@@ -304,7 +306,7 @@ class Emulator:
         if faults.latency:
             delay = engine.latency()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await _sleep(delay)
         then_drop = False
         if faults.any_random():
             kind = engine.roll()
@@ -372,7 +374,7 @@ class Emulator:
         if token not in self._tokens:
             return False
         expiry = self._tokens[token]
-        return expiry is None or time.monotonic() < expiry
+        return expiry is None or _now() < expiry
 
     async def _login(self, request: web.Request) -> web.Response:
         source: Mapping[str, Any] = request.query

@@ -70,6 +70,11 @@ class SpareSim:
     imsi: str
 
 
+# Bumped whenever any SIM's status changes, so cached `Fleet.select` results go stale
+# even when a test edits a `SimState` by hand.
+_status_epoch = [0]
+
+
 @attrs.define(slots=True, eq=False)
 class SimState:
     """The server-side state of one subscriber number and the SIM it is bound to."""
@@ -78,7 +83,7 @@ class SimState:
     iccid: str
     imsi: str
     inn: str | None
-    status: str = "active"
+    _status: str = "active"  # `status` below; the constructor argument is `status`
     packet_id: int | None = None
     blocked: bool = False
     blocked_services: set[str] = attrs.field(factory=set)
@@ -88,6 +93,16 @@ class SimState:
     sms_sent: list[str] = attrs.field(factory=list)
     call_forwarding: bool = True
     status_before_block: str = "active"
+
+    @property
+    def status(self) -> str:
+        """"active", "blocked" or "inactive"."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._status = value
+        _status_epoch[0] += 1
 
     def block(self) -> None:
         """Full block; repeating it changes nothing."""
@@ -145,6 +160,8 @@ class Fleet:
     _by_imsi: dict[str, str] = attrs.field(init=False)
     _sorted: list[str] | None = attrs.field(init=False, default=None)
     _packets_by_id: dict[int, Packet] = attrs.field(init=False)
+    _selections: dict[tuple[str | None, str | None], tuple[int, list[str]]] = attrs.field(
+        init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._by_iccid = {s.iccid: n for n, s in self.sims.items()}
@@ -171,6 +188,18 @@ class Fleet:
     def numbers_of(self, inn: str) -> list[str]:
         """The numbers of one client, sorted (empty for an unknown INN)."""
         return list(self._by_inn.get(inn, ()))
+
+    def select(self, inn: str | None = None, status: str | None = None) -> list[str]:
+        """The numbers of client `inn` (or all) with `status` (or any), sorted; cached."""
+        key = (inn, status)
+        hit = self._selections.get(key)
+        if hit is not None and hit[0] == _status_epoch[0]:
+            return hit[1]
+        numbers = self.numbers if inn is None else self._by_inn.get(inn, [])
+        if status is not None:
+            numbers = [n for n in numbers if self.sims[n].status == status]
+        self._selections[key] = (_status_epoch[0], numbers)
+        return numbers
 
     def packet(self, packet_id: int | None) -> Packet | None:
         return None if packet_id is None else self._packets_by_id.get(packet_id)
@@ -204,6 +233,7 @@ class Fleet:
         self._by_iccid[spare.iccid] = number
         self._by_imsi[spare.imsi] = number
         self._sorted = None
+        self._selections.clear()
         return sim
 
     def move(self, sim: SimState, spare: SpareSim) -> None:
@@ -309,6 +339,10 @@ def _build(sims: int, seed: int) -> Fleet:
     sizes: list[int] = []
     while sum(sizes) < sims:
         sizes.append(rng.randint(50, 200))
+    if sizes:  # the last client takes the rest; a rest under 50 joins the one before
+        sizes[-1] = sims - sum(sizes[:-1])
+        if sizes[-1] < 50 and len(sizes) > 1:
+            sizes[-2] += sizes.pop()
     inns = _inns(rng, len(sizes))
     owner = list(range(sims))
     rng.shuffle(owner)

@@ -87,9 +87,7 @@ def get_sim_by_iccid(call: Call, clean: dict[str, Any]) -> web.Response:
 
 def list_sims(call: Call, clean: dict[str, Any]) -> web.Response:
     fleet = call.fleet
-    numbers = fleet.numbers_of(clean["inn"]) if "inn" in clean else fleet.numbers
-    if "status" in clean:
-        numbers = [n for n in numbers if fleet.sims[n].status == clean["status"]]
+    numbers = fleet.select(clean.get("inn"), clean.get("status"))
     page, limit = clean.get("page", 1), clean.get("limit", 50)
     chunk = numbers[(page - 1) * limit: page * limit]
     alt = call.shapes.fields == "alt"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import aiohttp
+
 from simapi_async.testing import Emulator, SimState
 
 from .conftest import Client
@@ -266,3 +268,29 @@ async def test_send_sms(emu: Emulator, api: Client) -> None:
         assert r.status == 200
     assert sim.sms_sent == ["call", "internet", "internet"]
     assert emu.stats.duplicates("send_sms") == {sim.number: 3}
+
+
+async def test_list_filter_follows_state_changes(emu: Emulator, api: Client) -> None:
+    """sim/list?status= reflects blocks made through the API and edits made by hand."""
+    async def blocked() -> list[str]:
+        r = await api("GET", "api/v2/sim/list", params={"status": "blocked", "limit": "1000"})
+        return [s["number"] for s in r.body["data"]]
+
+    before = await blocked()
+    sim = _active(emu)
+    await api("POST", f"api/v2/sim/block/{sim.number}", params={"iccid": sim.iccid})
+    assert sorted([*before, sim.number]) == await blocked()
+    other = _active(emu, 1)
+    other.status = "blocked"
+    assert other.number in await blocked()
+
+
+async def test_restart_keeps_state(emu: Emulator, api: Client) -> None:
+    """An emulator stopped and started again serves the same fleet state and tokens."""
+    sim = _active(emu)
+    await api("POST", f"api/v2/sim/block-finance/{sim.number}", params={"iccid": sim.iccid})
+    await emu.stop()
+    await emu.start()
+    async with aiohttp.ClientSession(emu.base_url + "/") as http:
+        r = await Client(http, api.token)("GET", f"api/v2/sim/{sim.number}")
+    assert r.body["data"]["finance_blocked"] is True

@@ -178,7 +178,6 @@ class AsyncSession:
             "User-Agent": f"simapi_async/{__version__} python/{platform.python_version()} "
             f"aiohttp/{aiohttp.__version__}",
         }
-        self._request_timeout = None if self._owns_http else self._timeout
         self._attach_resources()
 
     def _attach_resources(self) -> None:
@@ -388,7 +387,7 @@ class AsyncSession:
                 data=data,
                 headers=headers,
                 allow_redirects=False,
-                timeout=self._request_timeout,
+                timeout=self._timeout,  # never None: None would mean "no timeout" to aiohttp
             ) as resp:
                 status = resp.status
                 raw = await self._read(resp)

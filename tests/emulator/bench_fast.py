@@ -3,12 +3,15 @@
     python tests/emulator/bench_fast.py [--requests 20000] [--concurrency 64] [--slow]
 
 The emulator runs in its own process (one core), the client here with raw aiohttp.
+Besides the wall-clock rate it prints requests per CPU-second of the emulator process
+(from /proc), which does not depend on what else the machine is running.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -39,6 +42,13 @@ async def _drive(base_url: str, numbers: list[str], total: int, concurrency: int
         return total / (time.perf_counter() - start)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=20_000)
@@ -54,10 +64,13 @@ def main() -> None:
         from simapi_async.testing._fleet import build_fleet
 
         numbers = build_fleet(1000, 1).numbers[:100]
+        cpu = [_cpu_seconds(proc.pid)]
         rate = asyncio.run(_drive(base_url, numbers, opts.requests, opts.concurrency))
+        cpu.append(_cpu_seconds(proc.pid))
+        per_cpu = 2 * opts.requests / (cpu[1] - cpu[0])  # warm-up + measured run
         mode = "normal" if opts.slow else "fast"
-        print(f"{mode} mode: {rate:,.0f} requests/s (GET sim/{{number}}, "
-              f"concurrency {opts.concurrency})")
+        print(f"{mode} mode: {rate:,.0f} requests/s wall, {per_cpu:,.0f} requests per "
+              f"emulator CPU-second (GET sim/{{number}}, concurrency {opts.concurrency})")
     finally:
         proc.terminate()
         proc.wait(10)

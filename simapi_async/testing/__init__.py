@@ -13,6 +13,7 @@ and `simapi_emulator_factory(**kwargs)` any other one. Standalone:
 ``python -m simapi_async.testing --port 8080 --sims 10000``.
 """
 
+from .._retry import set_testing
 from ._cli import run_cli
 from ._emulator import Emulator
 from ._faults import Faults
@@ -32,4 +33,5 @@ __all__ = [
     "SmallPacket",
     "SpareSim",
     "run_cli",
+    "set_testing",
 ]

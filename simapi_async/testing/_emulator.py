@@ -123,6 +123,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         endpoints: Mapping[str, Endpoint] = ENDPOINTS,
+        client_sizes: tuple[int, int] = (50, 200),
     ) -> None:
         if not isinstance(sims, int) or isinstance(sims, bool) or sims < 0:
             raise InvalidInputError("sims", sims, "must be an integer >= 0")
@@ -130,7 +131,13 @@ class Emulator:
             raise InvalidInputError("credentials_in", credentials_in, "must be 'query' or 'body'")
         if token_ttl is not None and token_ttl <= 0:
             raise InvalidInputError("token_ttl", token_ttl, "must be seconds > 0 or None")
+        low, high = client_sizes
+        if not 1 <= low <= high:
+            raise InvalidInputError(
+                "client_sizes", client_sizes, "must be (low, high) with 1 <= low <= high"
+            )
         self.sims_count, self.seed = sims, seed
+        self.client_sizes = (low, high)
         self.login = login
         self._password = password
         self.token_ttl = token_ttl
@@ -169,7 +176,7 @@ class Emulator:
     def fleet(self) -> Fleet:
         """The in-memory fleet (built on first use)."""
         if self._fleet is None:
-            self._fleet = build_fleet(self.sims_count, self.seed)
+            self._fleet = build_fleet(self.sims_count, self.seed, self.client_sizes)
         return self._fleet
 
     @property

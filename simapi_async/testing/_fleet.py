@@ -316,19 +316,22 @@ def _inns(rng: random.Random, count: int) -> list[str]:
     return sorted(out)
 
 
-def build_fleet(sims: int, seed: int) -> Fleet:
-    """The deterministic fleet of `sims` numbered SIM cards (plus ~2 % spare SIMs)."""
+def build_fleet(sims: int, seed: int, client_sizes: tuple[int, int] = (50, 200)) -> Fleet:
+    """The deterministic fleet of `sims` numbered SIM cards (plus ~2 % spare SIMs).
+
+    Clients (INNs) own between `client_sizes[0]` and `client_sizes[1]` SIMs each.
+    """
     # Creating 100k small objects triggers many useless full collections: pause the GC.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _build(sims, seed)
+        return _build(sims, seed, client_sizes)
     finally:
         if paused:
             gc.enable()
 
 
-def _build(sims: int, seed: int) -> Fleet:
+def _build(sims: int, seed: int, client_sizes: tuple[int, int]) -> Fleet:
     rng = random.Random(seed)
     spare_count = max(5, -(-sims // 50))
     numbers = [f"79{s:09d}" for s in sorted(rng.sample(range(10**9), sims))]
@@ -338,7 +341,7 @@ def _build(sims: int, seed: int) -> Fleet:
 
     sizes: list[int] = []
     while sum(sizes) < sims:
-        sizes.append(rng.randint(50, 200))
+        sizes.append(rng.randint(*client_sizes))
     if sizes:  # the last client takes the rest; a rest under 50 joins the one before
         sizes[-1] = sims - sum(sizes[:-1])
         if sizes[-1] < 50 and len(sizes) > 1:

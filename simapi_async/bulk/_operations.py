@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._converter import operation_result
 from .._exceptions import InvalidInputError
 from .._validation import (
     check_positive_int,
@@ -14,6 +15,7 @@ from .._validation import (
     normalize_service,
     normalize_sms_type,
 )
+from ..models import OperationResult
 from ._targets import Target
 
 if TYPE_CHECKING:
@@ -43,32 +45,39 @@ OPERATIONS: dict[str, dict[str, tuple[Validator, bool]]] = {
 }
 
 
+#: keyword argument → the API's parameter name, where they differ
+_WIRE_NAMES = {"service": "type"}
+
+
 @attrs.frozen(slots=True)
 class Operation:
-    """A bulk operation with its arguments validated: `call(api, target)` does one target."""
+    """A bulk operation with its arguments validated: `call(api, target)` does one target.
+
+    Targets and arguments are already normalised, so the call goes straight to the
+    resource's write path (no second validation per target: this is the hot path).
+    """
 
     name: str
     kwargs: dict[str, Any]
     retry_safe: bool
+    extra: dict[str, Any] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        # The API's parameters besides number/iccid/imsi, computed once per run.
+        wire = {_WIRE_NAMES.get(k, k): v for k, v in self.kwargs.items()}
+        object.__setattr__(self, "extra", wire)
 
     @property
     def journal_params(self) -> dict[str, Any]:
         """What a journal records to refuse resuming with other arguments."""
         return dict(self.kwargs)
 
-    def call(self, api: AsyncSession, target: Target) -> Awaitable[Any]:
-        sims = api.sims
-        name, kw = self.name, self.kwargs
-        if name == "send_sms":
-            return sims.send_sms(target.number, kw["type"])
-        if name in ("block_service", "unblock_service"):
-            service_call: Awaitable[Any] = getattr(sims, name)(
-                target.number, kw["service"], iccid=target.iccid, imsi=target.imsi
-            )
-            return service_call
-        method = getattr(sims, name)
-        pending: Awaitable[Any] = method(target.number, iccid=target.iccid, imsi=target.imsi, **kw)
-        return pending
+    async def call(self, api: AsyncSession, target: Target) -> OperationResult:
+        if self.name == "send_sms":
+            params = {"number": target.number, **self.extra}
+            return operation_result(await api.request("send_sms", params))
+        ids = {"iccid": target.iccid, "imsi": target.imsi}
+        return await api.sims._write(self.name, target.number, ids, self.extra)
 
 
 def make_operation(api: AsyncSession, name: str, kwargs: dict[str, Any]) -> Operation:

@@ -61,8 +61,13 @@ class Endpoint:
     retry_safe: bool = True
     authenticated: bool = True
     summary: str = ""
+    # Derived once, for the hot path of `build`.
+    _names: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
+    _has_body: bool = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_names", frozenset(p.name for p in self.params))
+        object.__setattr__(self, "_has_body", any(p.where is In.BODY for p in self.params))
         placeholders = set(_PLACEHOLDER.findall(self.path))
         declared = {p.name for p in self.params if p.where is In.PATH}
         if placeholders != declared:
@@ -115,8 +120,8 @@ class Endpoint:
             else:
                 assert body is not None
                 body[p.name] = value
-        unknown = set(args) - self._names
-        if unknown:
+        if not self._names.issuperset(args):
+            unknown = set(args) - self._names
             raise InvalidInputError(
                 "parameter", sorted(unknown)[0], f"is not a parameter of {self.name}"
             )
@@ -127,14 +132,6 @@ class Endpoint:
                 )
         path = self.path.format_map(path_values) if path_values else self.path
         return path, query, body
-
-    @property
-    def _has_body(self) -> bool:
-        return any(p.where is In.BODY for p in self.params)
-
-    @property
-    def _names(self) -> frozenset[str]:
-        return frozenset(p.name for p in self.params)
 
 
 _PLACEHOLDER: Final = re.compile(r"{(\w+)}")

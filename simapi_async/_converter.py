@@ -98,7 +98,10 @@ def _int(v: Any, key: str) -> int | None:
     if type(v) is str:
         s = v.strip()
         if s.isascii() and s.lstrip("-").isdigit():
-            return int(s)
+            try:
+                return int(s)
+            except ValueError:  # "--5", or more digits than int() converts
+                raise _bad(key, "expected an integer", v) from None
         if not s:
             return None
     raise _bad(key, "expected an integer", v)

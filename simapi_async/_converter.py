@@ -421,14 +421,33 @@ _ENVELOPE_KEYS: Final = frozenset(
 )
 
 
+def _refuse_failure(body: dict[str, Any]) -> None:
+    """Raise when a read was answered ``"success": false``: the server's own refusal, not
+    an empty object or list to be read as data. An unreadable flag is left alone."""
+    if "success" not in body:
+        return
+    try:
+        failed = _bool(body["success"], "success") is False
+    except ResponseFormatError:
+        return
+    if failed:
+        message = body.get("message")
+        shown = f": {message}" if type(message) is str and message else ""
+        raise ResponseFormatError(
+            f"the API answered success=false{shown}", field="success", body=body
+        )
+
+
 def unwrap_object(body: Any) -> dict[str, Any]:
     """The object of a single-object answer: the body itself, or the object under ``data``.
 
     ``data`` is unwrapped only when nothing but envelope keys (``success``, ``message``,
     ``meta``, ...) sits beside it, so a model with a field named ``data`` stays whole.
+    An answer saying ``"success": false`` raises `ResponseFormatError` with its message.
     """
     if type(body) is not dict:
         raise _final(_bad("", "expected a JSON object", body), "", body)
+    _refuse_failure(body)
     inner = body.get("data")
     if type(inner) is dict and body.keys() <= _ENVELOPE_KEYS:
         return inner
@@ -441,9 +460,12 @@ def unwrap_list(body: Any) -> tuple[list[Any], PageInfo]:
     Accepts a bare array, ``{"data": [...]}`` (``null`` counts as empty), and Laravel's
     paginators: ``meta.current_page``/``meta.last_page``/``meta.total``/``meta.per_page``
     with ``links.next``, or the same fields at top level with ``next_page_url``.
+    An answer saying ``"success": false`` raises `ResponseFormatError` with its message.
     """
     if type(body) is list:
         return body, PageInfo()
+    if type(body) is dict:
+        _refuse_failure(body)
     if type(body) is not dict or "data" not in body:
         raise _final(
             _bad("", "expected a JSON array or an object with `data`", body), "", body

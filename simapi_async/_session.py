@@ -449,7 +449,7 @@ class AsyncSession:
                 return None
             try:
                 return _loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: json's answer to [[[[...
                 raise ServerError(
                     f"the answer is not JSON ({headers.get('Content-Type', 'no content type')}):"
                     f" {_excerpt(raw, self._secrets)!r}",
@@ -467,7 +467,7 @@ class AsyncSession:
         if raw and not raw.isspace():
             try:
                 body = _loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 is_json = False
                 body = _excerpt(raw, self._secrets)
         body = _scrub_obj(body, self._secrets)

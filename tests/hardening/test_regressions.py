@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 import simapi_async as sa
+from simapi_async import _session
 from simapi_async._converter import structure_one
 
 from .conftest import NUMBER, serve, session_on
@@ -34,3 +36,21 @@ async def test_reads_answered_success_false_raise(flag: Any) -> None:
             with pytest.raises(sa.ResponseFormatError, match="SIM card not found") as info:
                 await call
             assert info.value.field == "success"
+
+
+@pytest.mark.parametrize("status", [200, 500])
+async def test_deeply_nested_json_is_not_a_recursion_error(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the stdlib json decoder (no orjson), `[[[[...` 100,000 deep is a ServerError,
+    not a RecursionError escaping the SDK."""
+    monkeypatch.setattr(_session, "_loads", json.loads)
+
+    async def nested(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, body=b"[" * 100_000,
+                            content_type="application/json")
+
+    async with serve(nested) as server, session_on(server.base_url, max_retries=0) as api:
+        with pytest.raises(sa.ServerError) as info:
+            await api.sims.get(NUMBER)
+    assert info.value.status == status

@@ -148,6 +148,11 @@ class AsyncSession:
             raise InvalidInputError("max_connections", max_connections, "must be an int >= 1")
         self._timeout = _check_timeout(timeout)
         self._max_connections = max_connections
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
+                or max_response_bytes < 1:
+            raise InvalidInputError(
+                "max_response_bytes", max_response_bytes, "must be an int >= 1 (bytes)"
+            )
         self._max_bytes = max_response_bytes
         self._credentials = Credentials(login, password) if login and password else None
         self._password = password

@@ -54,3 +54,10 @@ async def test_deeply_nested_json_is_not_a_recursion_error(
         with pytest.raises(sa.ServerError) as info:
             await api.sims.get(NUMBER)
     assert info.value.status == status
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "1000", 1.5, None])
+def test_max_response_bytes_is_validated(value: Any) -> None:
+    """max_response_bytes must be an int >= 1; anything else is InvalidInputError at once."""
+    with pytest.raises(sa.InvalidInputError, match="max_response_bytes"):
+        sa.AsyncSession("https://portal.example", token="t0ken", max_response_bytes=value)

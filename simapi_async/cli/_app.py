@@ -1,0 +1,52 @@
+"""The `simapi` command group: every subcommand hangs off `cli`."""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+from ._bulk import bulk
+from ._cdr import cdr
+from ._demo import demo
+from ._sims import packets, sims
+
+__all__ = ["cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="simapi")
+def cli() -> None:
+    """Manage a fleet of M2M/IoT SIM cards from a terminal or from cron.
+
+    Connection: SIMAPI_BASE_URL, and SIMAPI_LOGIN with SIMAPI_PASSWORD (or --login with
+    --password-stdin), or SIMAPI_TOKEN. Start with `simapi demo`.
+
+    Exit status: 0 success, 1 the API refused or some targets failed, 2 bad usage or
+    configuration, 130 interrupted.
+    """
+
+
+@cli.command(
+    "emulator",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "help_option_names": []},
+    add_help_option=False,
+)
+@click.pass_context
+def emulator(ctx: click.Context) -> None:
+    """Serve the API emulator on loopback (options: simapi emulator --help).
+
+    \b
+    Example:
+      simapi emulator --port 8080 --sims 10000 --latency-ms 20 --error-rate 0.01
+    """
+    from ..testing import run_cli
+
+    ctx.exit(run_cli(list(ctx.args), prog="simapi emulator"))
+
+
+cli.add_command(demo)
+cli.add_command(sims)
+cli.add_command(packets)
+cli.add_command(bulk)
+cli.add_command(cdr)

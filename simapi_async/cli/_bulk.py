@@ -1,0 +1,401 @@
+"""`simapi bulk OPERATION FILE`: one operation over every target of a file, resumable.
+
+The run always has a journal: `--journal PATH` (resumed when it exists), else one in the
+temp directory that is deleted after a run where every target succeeded and kept (and
+named) otherwise, so that an interrupted or partly failed run can always be resumed or
+retried with ``--journal PATH``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import os
+import shlex
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any, Final
+
+import click
+from rich.text import Text
+
+from .._exceptions import InvalidInputError
+from .._session import AsyncSession
+from ..bulk import OPERATIONS, BulkReport, ItemResult, Target
+from ..bulk._report import FAILED, error_reason
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    ConfigError,
+    connect,
+    connection_options,
+    dump_json,
+    make_console,
+    run_async,
+)
+from ._dryrun import dry_run
+from ._inputs import BadLine, TargetReader, count_candidate_lines, open_input
+from ._progress import BulkProgressView
+from ._running import fill_report, run_stream
+from ._tables import bulk_summary_table, reasons_table, rows_table
+
+__all__ = ["bulk", "check_operation", "parse_shard"]
+
+#: operation argument → its option
+OPTION_OF: Final = {"service": "--service", "packet_id": "--packet-id", "date": "--date",
+                    "type": "--type", "small_packet_id": "--small-packet-id"}
+_ALIASES: Final = {"small_packet": "add_small_packet", "sms": "send_sms"}
+_SHOWN_BAD: Final = 20
+
+
+def check_operation(name: str, given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The engine's name of `name` (``block-service`` → ``block_service``) and its
+    arguments, validated; `ConfigError` names the option at fault."""
+    op = name.strip().lower().replace("-", "_")
+    op = _ALIASES.get(op, op)
+    spec = OPERATIONS.get(op)
+    if spec is None:
+        names = ", ".join(sorted(o.replace("_", "-") for o in OPERATIONS))
+        raise ConfigError(f"unknown operation {name!r}; one of: {names}")
+    shown = op.replace("_", "-")
+    clean: dict[str, Any] = {}
+    for arg, value in given.items():
+        if value is None:
+            continue
+        if arg not in spec:
+            raise ConfigError(f"{OPTION_OF[arg]} does not apply to bulk {shown}")
+    for arg, (validate, required) in spec.items():
+        value = given.get(arg)
+        if value is None:
+            if required:
+                raise ConfigError(f"bulk {shown} needs {OPTION_OF[arg]}")
+            continue
+        try:
+            clean[arg] = validate(value, arg)
+        except InvalidInputError as exc:
+            raise ConfigError(f"{OPTION_OF[arg]}: {exc.reason} (got {value!r})") from None
+    return op, clean
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` (0-based i) → (i, n)."""
+    if value is None:
+        return None
+    try:
+        i_text, n_text = value.split("/")
+        shard = int(i_text), int(n_text)
+    except ValueError:
+        raise ConfigError(f"--shard {value!r}: expected I/N, e.g. 0/4") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise ConfigError(f"--shard {value!r}: I counts from 0 to N-1")
+    return shard
+
+
+class FailureReport:
+    """`--report FILE`: a CSV row per target that did not succeed, written as it ends."""
+
+    COLUMNS: Final = ("line", "number", "outcome", "reason", "message", "attempts")
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._file: IO[str] = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise ConfigError(f"--report {path}: {exc.strerror or exc}") from None
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self.COLUMNS)
+        self.path = path
+
+    def result(self, r: ItemResult) -> None:
+        if r.ok or r.skipped == "duplicate":
+            return
+        if r.skipped is not None:
+            self._writer.writerow(("", r.number, "skipped", r.skipped, "", r.attempts))
+            return
+        message = "" if r.error is None else str(r.error)
+        self._writer.writerow(("", r.number, r.outcome, error_reason(r.error), message,
+                               r.attempts))
+
+    def bad(self, b: BadLine) -> None:
+        self._writer.writerow((b.line, b.text, "invalid", "InvalidInputError", b.reason, 0))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _auto_journal(op: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / "simapi-journals"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return folder / f"{op.replace('_', '-')}-{stamp}-{os.getpid()}.jsonl"
+
+
+def _resume_command(params: dict[str, Any], journal: Path) -> str:
+    """The same command with `--journal` (what to type to resume)."""
+    words = ["simapi", "bulk", params["operation"], params["file"]]
+    for name, option in OPTION_OF.items():
+        value = params.get("sms_type" if name == "type" else name)
+        if value is not None:
+            words += [option, str(value)]
+    for name in ("concurrency", "rate", "shard", "max_failures", "report_path"):
+        value = params.get(name)
+        if value is not None and not (name == "concurrency" and value == 50):
+            words += ["--" + name.replace("_path", "").replace("_", "-"), str(value)]
+    if params.get("retry_unknown"):
+        words.append("--retry-unknown")
+    words += ["--journal", str(journal)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+@click.command("bulk")
+@click.argument("operation")
+@click.argument("file", metavar="FILE")
+@click.option("--service", help="block-service / unblock-service: internet, sms or call.")
+@click.option("--packet-id", type=int, help="activate / change-packet: the tariff packet.")
+@click.option("--date", help="change-packet: the day the new packet starts (YYYY-MM-DD).")
+@click.option("--type", "sms_type", help="send-sms: internet or call.")
+@click.option("--small-packet-id", type=int,
+              help="small-packet: which one (default: the tariff's first).")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="Requests in flight at most.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), metavar="PER_SECOND",
+              help="Requests per second at most.")
+@click.option("--journal", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Journal to write, and to resume from when it exists.")
+@click.option("--no-journal", is_flag=True, help="Run without any journal (not resumable).")
+@click.option("--shard", metavar="I/N",
+              help="Do only this process's share (I from 0 to N-1) of the targets.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="CSV",
+              help="Write every target that did not succeed (and every bad line) here.")
+@click.option("--max-failures", metavar="N|RATIO",
+              help="Stop after N failures, or once this ratio (e.g. 0.2) of targets fail.")
+@click.option("--retry-unknown", is_flag=True,
+              help="Resend send-sms / small-packet whose outcome a previous run did not know.")
+@click.option("--dry-run", is_flag=True, help="Read and validate FILE, count; send nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@connection_options
+@click.pass_context
+def bulk(ctx: click.Context, /, **params: Any) -> None:
+    """Run OPERATION on every SIM listed in FILE (`-` for stdin).
+
+    OPERATION is one of block, unblock, block-service, unblock-service, block-finance,
+    unblock-finance, activate, change-packet, small-packet (add-small-packet), send-sms.
+    FILE holds one number per line (blank lines and # comments are ignored), or is a CSV
+    with a number column (number / msisdn / phone) and optional iccid / imsi columns.
+    Bad lines are reported with their line number and count as failed. With --shard, only
+    shard 0 reports bad lines.
+
+    Exit status: 0 when every target succeeded, 1 when some did not, 2 for bad usage or
+    configuration, 130 when interrupted (143 on SIGTERM); resume with the printed command.
+
+    \b
+    Example:
+      simapi bulk block numbers.txt --journal block.jsonl --report failures.csv
+    """
+    op, kwargs = check_operation(params["operation"], {
+        "service": params["service"], "packet_id": params["packet_id"],
+        "date": params["date"], "type": params["sms_type"],
+        "small_packet_id": params["small_packet_id"],
+    })
+    shard = parse_shard(params["shard"])
+    max_failures = _parse_max_failures(params["max_failures"])
+    if params["journal"] and params["no_journal"]:
+        raise ConfigError("--journal and --no-journal do not go together")
+    if params["file"] == "-" and ctx.meta.get("simapi_connection", {}).get("password_stdin"):
+        raise ConfigError("FILE - and --password-stdin both want stdin; give FILE as a path")
+    if params["dry_run"]:
+        code = dry_run(op, kwargs, params["file"], shard=shard, journal=params["journal"],
+                       report_path=params["report_path"], as_json=params["as_json"])
+        ctx.exit(code)
+    journal: Path | None = None
+    auto = False
+    if params["journal"]:
+        journal = Path(params["journal"])
+    elif not params["no_journal"]:
+        journal, auto = _auto_journal(op), True
+    report_file = FailureReport(params["report_path"]) if params["report_path"] else None
+    api = connect(ctx, max_connections=max(100, params["concurrency"]))
+    run = _Run(op, kwargs, params, shard, max_failures, journal, auto, report_file)
+    run_async(lambda: run.main(api))
+
+
+def _parse_max_failures(value: str | None) -> int | float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"--max-failures {value!r}: a count or a ratio such as 0.2") from None
+    if number >= 1 and number.is_integer():
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise ConfigError(f"--max-failures {value!r}: a count >= 1 or a ratio between 0 and 1")
+
+
+class _Run:
+    """One bulk run: reading, the engine, progress, signals, the summary."""
+
+    def __init__(self, op: str, kwargs: dict[str, Any], params: dict[str, Any],
+                 shard: tuple[int, int] | None, max_failures: int | float | None,
+                 journal: Path | None, auto_journal: bool,
+                 report_file: FailureReport | None) -> None:
+        self.op, self.kwargs, self.params = op, kwargs, params
+        self.shard, self.max_failures = shard, max_failures
+        self.journal, self.auto_journal = journal, auto_journal
+        self.report_file = report_file
+        self.report = BulkReport(op)
+        self.bad_lines: list[BadLine] = []
+        self.bad_count = 0
+        self.unknown_skipped = 0
+        self.interrupted: int | None = None
+        self.out = make_console()
+        self.err = make_console(stderr=True)
+        total = None if shard else count_candidate_lines(params["file"])
+        self.view = BulkProgressView(self.err, op.replace("_", "-"), total)
+
+    def on_bad(self, bad: BadLine) -> None:
+        if self.shard is not None and self.shard[0] != 0:
+            return  # every shard reads every line: shard 0 alone reports the bad ones
+        self.bad_count += 1
+        self.view.bad_lines += 1
+        if len(self.bad_lines) < _SHOWN_BAD:
+            self.bad_lines.append(bad)
+        self.report.add(ItemResult(Target(f"line {bad.line}"), False, bad.error, outcome=FAILED))
+        if self.report_file is not None:
+            self.report_file.bad(bad)
+
+    def on_result(self, result: ItemResult) -> None:
+        self.report.add(result)
+        if result.skipped is not None and not result.ok and result.skipped != "duplicate":
+            self.unknown_skipped += 1
+        if self.report_file is not None:
+            self.report_file.result(result)
+
+    async def main(self, api: AsyncSession) -> int:
+        stream = open_input(self.params["file"])
+        reader = TargetReader(stream, self.params["file"], self.on_bad)
+        reader.open()  # a CSV header without a number column fails here, before any request
+        try:
+            async with api:
+                await api.authenticate()  # bad credentials: one clear error, not N failures
+                before, started = api.stats, time.monotonic()
+                job = asyncio.create_task(run_stream(
+                    api, self.op, reader, self.on_result, shard=self.shard, **self.kwargs,
+                    concurrency=self.params["concurrency"], rate_limit=self.params["rate"],
+                    journal=self.journal, max_failures=self.max_failures,
+                    retry_unknown=self.params["retry_unknown"], on_progress=self.view.update,
+                    progress_interval=0.1,
+                ))
+                installed = self._handle_signals(job)
+                try:
+                    with self.view:
+                        await asyncio.wait([job])
+                        self.view.finish()
+                except asyncio.CancelledError:  # no signal handlers here (Windows): Ctrl-C
+                    self.interrupted = signal.SIGINT
+                    job.cancel()
+                    await asyncio.wait([job])
+                    self._finish(fill_report(self.report, api, before, started))
+                    raise
+                finally:
+                    loop = asyncio.get_running_loop()
+                    for sig in installed:
+                        loop.remove_signal_handler(sig)
+                if not job.cancelled():
+                    job.result()  # re-raise what stopped the run (e.g. another op's journal)
+                return self._finish(fill_report(self.report, api, before, started))
+        finally:
+            if self.params["file"] == "-":
+                with contextlib.suppress(ValueError, AttributeError):
+                    stream.detach()  # type: ignore[attr-defined]  # leave stdin open
+            else:
+                stream.close()
+            if self.report_file is not None:
+                self.report_file.close()
+
+    def _handle_signals(self, job: asyncio.Task[None]) -> list[int]:
+        loop = asyncio.get_running_loop()
+
+        def stop(signum: int) -> None:
+            if self.interrupted is None:
+                self.interrupted = signum
+                job.cancel()
+
+        installed: list[int] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or a platform without them
+            installed.append(sig)
+        return installed
+
+    def _finish(self, report: BulkReport) -> int:
+        complete = (self.interrupted is None and report.failed == 0
+                    and self.unknown_skipped == 0)
+        if self.auto_journal and complete and self.journal is not None:
+            self.journal.unlink(missing_ok=True)
+        if self.params["as_json"]:
+            click.echo(dump_json(self._summary_json(complete)))
+        else:
+            self._print_summary()
+        if self.interrupted is not None:
+            self._print_resume()
+            return EXIT_TERMINATED if self.interrupted == signal.SIGTERM else EXIT_INTERRUPTED
+        if not complete and self.journal is not None and self.journal.exists():
+            self.err.print(Text(f"journal: {self.journal} (rerun with --journal to retry only "
+                                "what did not succeed)"))
+        return EXIT_OK if complete else EXIT_FAILED
+
+    def _print_summary(self) -> None:
+        title = f"bulk {self.op.replace('_', '-')} · {self.params['file']}"
+        if self.shard:
+            title += f" · shard {self.shard[0]}/{self.shard[1]}"
+        self.out.print(bulk_summary_table(self.report, bad_lines=self.bad_count,
+                                          title=Text(title, style="bold")))
+        if self.report.reasons:
+            self.out.print(reasons_table(self.report))
+        if self.bad_lines:
+            more = self.bad_count - len(self.bad_lines)
+            self.out.print(rows_table(
+                ("line", "text", "why"),
+                ((b.line, b.text, b.reason) for b in self.bad_lines),
+                title=f"bad input lines (not sent){f', {more:,} more' if more else ''}",
+            ))
+        if self.report_file is not None:
+            self.out.print(Text(f"report: {self.report_file.path}"))
+
+    def _summary_json(self, complete: bool) -> dict[str, Any]:
+        r = self.report
+        return {
+            "operation": self.op, "file": self.params["file"], "ok": complete,
+            "interrupted": self.interrupted is not None,
+            "total": r.total, "succeeded": r.succeeded, "failed": r.failed,
+            "skipped": r.skipped, "duplicates": r.duplicates, "bad_lines": self.bad_count,
+            "unknown": r.unknown, "not_attempted": r.not_attempted,
+            "elapsed": round(r.elapsed, 3), "throughput": round(r.throughput, 1),
+            "requests": r.requests, "retries": r.retries, "relogins": r.relogins,
+            "reasons": dict(r.reasons.most_common()),
+            "bad": [{"line": b.line, "text": b.text, "reason": b.reason}
+                    for b in self.bad_lines],
+            "journal": str(self.journal) if self.journal and self.journal.exists() else None,
+            "report": self.report_file.path if self.report_file else None,
+        }
+
+    def _print_resume(self) -> None:
+        r = self.report
+        self.err.print(Text(
+            f"Interrupted: {r.succeeded + r.failed:,} targets finished ({r.succeeded:,} ok, "
+            f"{r.failed:,} failed); every finished one is in the journal."))
+        if self.journal is None:
+            self.err.print("No journal was written (--no-journal): a rerun starts over.")
+            return
+        stdin = " (feed it the same input)" if self.params["file"] == "-" else ""
+        self.err.print(Text(f"Resume with{stdin}:\n  "
+                            + _resume_command(self.params, self.journal)))

@@ -1,0 +1,190 @@
+"""What every `simapi` command shares: exit codes, errors, the connection settings, output.
+
+Settings come from options (`--base-url`, `--login`, `--password-stdin`) or the
+environment (`SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`). A
+password is never an option value (it would show in the process list) and no setting's
+value is ever printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+from .._exceptions import InvalidInputError, SimApiError
+from .._session import AsyncSession
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "CommandFailed",
+    "ConfigError",
+    "connect",
+    "connection_options",
+    "dump_json",
+    "make_console",
+    "run_async",
+]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # the API refused something, or some targets failed
+EXIT_USAGE: Final = 2  # bad options, input or configuration (click's own code for usage)
+EXIT_INTERRUPTED: Final = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED: Final = 143  # SIGTERM (128 + SIGTERM)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ConfigError(click.ClickException):
+    """A missing or unusable setting, option or input file: exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class CommandFailed(click.ClickException):
+    """The API (or the network) refused the command: exit status 1."""
+
+    exit_code = EXIT_FAILED
+
+
+# -- connection settings --------------------------------------------------------------------
+
+_SETTINGS_KEY: Final = "simapi_connection"
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault(_SETTINGS_KEY, {})[param.name] = value
+    return value
+
+
+def connection_options(f: F) -> F:
+    """The options that say where and as whom to connect (kept out of the command's args)."""
+    options = [
+        click.option("--base-url", metavar="URL", expose_value=False, callback=_store,
+                     help="The API's address [env SIMAPI_BASE_URL]."),
+        click.option("--login", metavar="LOGIN", expose_value=False, callback=_store,
+                     help="Login [env SIMAPI_LOGIN]; the password comes from SIMAPI_PASSWORD "
+                          "or --password-stdin (or use SIMAPI_TOKEN)."),
+        click.option("--password-stdin", is_flag=True, expose_value=False, callback=_store,
+                     help="Read the password from the first line of stdin "
+                          "(prompted for, hidden, on a terminal)."),
+        click.option("--allow-insecure-http", is_flag=True, expose_value=False, callback=_store,
+                     help="Allow plain http:// to a host other than loopback."),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0,
+                     show_default=True, expose_value=False, callback=_store,
+                     help="Seconds per request."),
+        click.option("--max-retries", type=click.IntRange(0, 100), default=3,
+                     show_default=True, expose_value=False, callback=_store,
+                     help="Retries after a failed attempt (429, 5xx, network)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def password_from_stdin() -> str:
+    """The password: typed (hidden) on a terminal, else the first line of stdin."""
+    stream = click.get_text_stream("stdin")
+    if stream.isatty():
+        value: str = click.prompt("Password", hide_input=True, err=True)
+        return value
+    line = stream.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise ConfigError("--password-stdin: stdin is empty (give the password on its first line)")
+    return password
+
+
+def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
+    """A session from the options and the environment; `ConfigError` says what is missing.
+
+    Nothing is sent yet (login is lazy); `session_kwargs` go to `AsyncSession`.
+    """
+    given: dict[str, Any] = ctx.meta.get(_SETTINGS_KEY, {})
+    env = os.environ
+    base_url = given.get("base_url") or env.get("SIMAPI_BASE_URL")
+    if not base_url:
+        raise ConfigError("no API address: set SIMAPI_BASE_URL or pass --base-url URL")
+    login = given.get("login") or env.get("SIMAPI_LOGIN") or None
+    password = password_from_stdin() if given.get("password_stdin") else (
+        env.get("SIMAPI_PASSWORD") or None
+    )
+    token = env.get("SIMAPI_TOKEN") or None
+    credentials: dict[str, Any] = {}
+    if login and password:
+        credentials = {"login": login, "password": password}
+    elif token and not given.get("login") and not given.get("password_stdin"):
+        credentials = {"token": token}
+    elif login:
+        raise ConfigError(
+            "a login but no password: set SIMAPI_PASSWORD or pass --password-stdin"
+        )
+    elif password:
+        raise ConfigError("a password but no login: set SIMAPI_LOGIN or pass --login")
+    else:
+        raise ConfigError(
+            "no credentials: set SIMAPI_LOGIN and SIMAPI_PASSWORD (or pass --login with "
+            "--password-stdin), or set SIMAPI_TOKEN"
+        )
+    try:
+        return AsyncSession(
+            base_url,
+            timeout=given.get("timeout", 30.0),
+            max_retries=given.get("max_retries", 3),
+            allow_insecure_http=bool(given.get("allow_insecure_http")),
+            **credentials,
+            **session_kwargs,
+        )
+    except InvalidInputError as exc:
+        hint = " (or pass --allow-insecure-http)" if "allow_insecure_http" in str(exc) else ""
+        raise ConfigError(f"{exc}{hint}") from None
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
+    """Run a command's coroutine; SDK errors become messages and exit statuses.
+
+    Bad input (`InvalidInputError`) exits 2, any other `SimApiError` 1, Ctrl-C 130.
+    """
+    try:
+        code = asyncio.run(main())
+    except InvalidInputError as exc:
+        raise ConfigError(str(exc)) from None
+    except SimApiError as exc:
+        raise CommandFailed(f"{type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr): colours and live bars on a terminal only.
+
+    Off a terminal the output is plain text, 120 columns wide unless `COLUMNS` says.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = stream.isatty()
+    width = None if terminal or os.environ.get("COLUMNS") else 120
+    return Console(file=stream, stderr=stderr, width=width, highlight=False,
+                   force_terminal=None if terminal else False, soft_wrap=False)
+
+
+def dump_json(value: Any, *, indent: int | None = 2) -> str:
+    """JSON text for `--json` output (UTF-8 kept as is)."""
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=str)

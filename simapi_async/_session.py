@@ -319,9 +319,16 @@ class AsyncSession:
             ) from None
         if not endpoint.authenticated:
             raise InvalidInputError("operation", operation, "use authenticate() to log in")
-        path, query, body = endpoint.build(params or {})
+        try:
+            path, query, body = endpoint.build(params or {})
+            data = None if body is None else _dumps(body)
+        except InvalidInputError:
+            raise
+        except (TypeError, ValueError) as exc:  # e.g. an int orjson or str() cannot write
+            raise InvalidInputError(
+                "params", operation, f"cannot be sent: {type(exc).__name__}: {exc}"
+            ) from None
         url = self._base + path
-        data = None if body is None else _dumps(body)
 
         async def attempt() -> Any:
             return await self._authenticated_attempt(endpoint, url, query, data)

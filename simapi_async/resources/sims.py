@@ -44,6 +44,8 @@ __all__ = ["SimsResource"]
 log = logging.getLogger("simapi_async")
 
 _Ids = dict[str, str | None]
+#: Largest identifier sent (a signed 64-bit integer, what the API's database can hold).
+MAX_ID = 2**63 - 1
 
 
 class SimsResource(Resource):
@@ -117,7 +119,7 @@ class SimsResource(Resource):
     ) -> OperationResult:
         """Activate the SIM on tariff packet `packet_id`."""
         n, ids = _target(number, iccid, imsi)
-        pid = check_positive_int(packet_id, "packet_id")
+        pid = check_positive_int(packet_id, "packet_id", maximum=MAX_ID)
         return await self._write("activate", n, ids, {"packet_id": pid})
 
     async def change_packet(
@@ -131,7 +133,7 @@ class SimsResource(Resource):
     ) -> OperationResult:
         """Move the SIM to tariff packet `packet_id` from `date` (date, datetime or ISO)."""
         n, ids = _target(number, iccid, imsi)
-        extra = {"packet_id": check_positive_int(packet_id, "packet_id"),
+        extra = {"packet_id": check_positive_int(packet_id, "packet_id", maximum=MAX_ID),
                  "date": normalize_date(date)}
         return await self._write("change_packet", n, ids, extra)
 
@@ -241,7 +243,7 @@ class SimsResource(Resource):
         """
         n, ids = _target(number, iccid, imsi)
         spid = None if small_packet_id is None else check_positive_int(
-            small_packet_id, "small_packet_id"
+            small_packet_id, "small_packet_id", maximum=MAX_ID
         )
         return await self._write("add_small_packet", n, ids, {"small_packet_id": spid})
 

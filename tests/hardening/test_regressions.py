@@ -12,7 +12,7 @@ import simapi_async as sa
 from simapi_async import _session
 from simapi_async._converter import structure_one
 
-from .conftest import NUMBER, serve, session_on
+from .conftest import ICCID, NUMBER, serve, session_on
 
 
 @pytest.mark.parametrize("value", ["1" * 5000, "--5", "-"])
@@ -61,3 +61,27 @@ def test_max_response_bytes_is_validated(value: Any) -> None:
     """max_response_bytes must be an int >= 1; anything else is InvalidInputError at once."""
     with pytest.raises(sa.InvalidInputError, match="max_response_bytes"):
         sa.AsyncSession("https://portal.example", token="t0ken", max_response_bytes=value)
+
+
+async def test_identifiers_beyond_64_bits_never_reach_the_wire() -> None:
+    """packet_id / small_packet_id beyond 64 bits raise InvalidInputError before sending,
+    from the resources and from the session's own request path (used by bulk)."""
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.json_response({})
+
+    async with serve(ok) as server, session_on(server.base_url) as api:
+        for huge in (2**63, 2**64, 10**5000):
+            with pytest.raises(sa.InvalidInputError, match="packet_id"):
+                await api.sims.activate(NUMBER, packet_id=huge, iccid=ICCID)
+            with pytest.raises(sa.InvalidInputError, match="packet_id"):
+                await api.sims.change_packet(NUMBER, packet_id=huge, date="2030-01-01",
+                                             iccid=ICCID)
+            with pytest.raises(sa.InvalidInputError, match="small_packet_id"):
+                await api.sims.add_small_packet(NUMBER, small_packet_id=huge, iccid=ICCID)
+        for op, huge, extra in (("activate", 2**64, {}),
+                                ("change_packet", 10**5000, {"date": "2030-01-01"})):
+            with pytest.raises(sa.InvalidInputError, match="cannot be sent"):
+                await api.request(op, {"number": NUMBER, "iccid": ICCID, "packet_id": huge,
+                                       **extra})
+        assert (await api.sims.activate(NUMBER, packet_id=2**63 - 1, iccid=ICCID)).ok
+    assert [r.path for r in server.requests] == ["/api/v2/login", f"/api/v2/sim/{NUMBER}"]

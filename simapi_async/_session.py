@@ -486,7 +486,7 @@ class AsyncSession:
         if isinstance(body, dict) and isinstance(body.get("message"), str):
             message = body["message"]
         shown_url = redact_url(url)
-        plain_headers = {k: v for k, v in headers.items() if k.lower() != "set-cookie"}
+        plain_headers = _scrub_headers(headers, self._secrets)
         common: dict[str, Any] = {
             "status": status, "body": body, "method": method, "url": shown_url,
             "headers": plain_headers,
@@ -607,6 +607,20 @@ def _scrub_obj(obj: Any, secrets: Sequence[str]) -> Any:
     if isinstance(obj, list):
         return [_scrub_obj(v, secrets) for v in obj]
     return obj
+
+
+def _scrub_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:
+    """Response headers to keep on an error: no cookies, no secret a server echoed back
+    (e.g. a redirect's Location repeating the login query with the password)."""
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        lowered = key.lower()
+        if lowered == "set-cookie":
+            continue
+        if lowered in ("location", "content-location", "refresh"):
+            value = redact_url(value)
+        out[key] = scrub(value, secrets)
+    return out
 
 
 def _field_errors(body: Any) -> dict[str, list[str]]:

@@ -12,7 +12,16 @@ import simapi_async as sa
 from simapi_async import _session
 from simapi_async._converter import structure_one
 
-from .conftest import ICCID, NUMBER, serve, session_on
+from .conftest import (
+    ICCID,
+    NUMBER,
+    SENTINEL_PASSWORD,
+    SENTINEL_TOKEN,
+    assert_no_secret,
+    serve,
+    session_on,
+    texts_of,
+)
 
 
 @pytest.mark.parametrize("value", ["1" * 5000, "--5", "-"])
@@ -85,3 +94,22 @@ async def test_identifiers_beyond_64_bits_never_reach_the_wire() -> None:
                                        **extra})
         assert (await api.sims.activate(NUMBER, packet_id=2**63 - 1, iccid=ICCID)).ok
     assert [r.path for r in server.requests] == ["/api/v2/login", f"/api/v2/sim/{NUMBER}"]
+
+
+async def test_secrets_echoed_in_response_headers_are_scrubbed() -> None:
+    """An error's headers keep no password or token a server echoed into them (a
+    redirect's Location repeating the login query, a debug header repeating the bearer)."""
+    async def echo(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"message": "no"}, status=404, headers={
+            "X-Echo": request.headers.get("Authorization", ""),
+            "Content-Location": f"/x?password={SENTINEL_PASSWORD}",
+            "Set-Cookie": f"session={SENTINEL_TOKEN}",
+        })
+
+    async with serve(echo) as server, session_on(server.base_url) as api:
+        with pytest.raises(sa.NotFoundError) as info:
+            await api.sims.get(NUMBER)
+    headers = info.value.headers
+    assert headers["X-Echo"] == "Bearer ***"
+    assert "Set-Cookie" not in headers
+    assert_no_secret([repr(headers), *texts_of(info.value)])

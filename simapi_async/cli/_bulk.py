@@ -218,9 +218,8 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         journal = Path(params["journal"])
     elif not params["no_journal"]:
         journal, auto = _auto_journal(op), True
-    report_file = FailureReport(params["report_path"]) if params["report_path"] else None
     api = connect(ctx, max_connections=max(100, params["concurrency"]))
-    run = _Run(op, kwargs, params, shard, max_failures, journal, auto, report_file)
+    run = _Run(op, kwargs, params, shard, max_failures, journal, auto)
     run_async(lambda: run.main(api))
 
 
@@ -243,12 +242,11 @@ class _Run:
 
     def __init__(self, op: str, kwargs: dict[str, Any], params: dict[str, Any],
                  shard: tuple[int, int] | None, max_failures: int | float | None,
-                 journal: Path | None, auto_journal: bool,
-                 report_file: FailureReport | None) -> None:
+                 journal: Path | None, auto_journal: bool) -> None:
         self.op, self.kwargs, self.params = op, kwargs, params
         self.shard, self.max_failures = shard, max_failures
         self.journal, self.auto_journal = journal, auto_journal
-        self.report_file = report_file
+        self.report_file: FailureReport | None = None
         self.report = BulkReport(op)
         self.bad_lines: list[BadLine] = []
         self.bad_count = 0
@@ -279,9 +277,11 @@ class _Run:
 
     async def main(self, api: AsyncSession) -> int:
         stream = open_input(self.params["file"])
-        reader = TargetReader(stream, self.params["file"], self.on_bad)
-        reader.open()  # a CSV header without a number column fails here, before any request
         try:
+            if self.params["report_path"]:
+                self.report_file = FailureReport(self.params["report_path"])
+            reader = TargetReader(stream, self.params["file"], self.on_bad)
+            reader.open()  # a CSV header without a number column fails here: no request
             async with api:
                 await api.authenticate()  # bad credentials: one clear error, not N failures
                 before, started = api.stats, time.monotonic()
@@ -350,7 +350,7 @@ class _Run:
             return EXIT_TERMINATED if self.interrupted == signal.SIGTERM else EXIT_INTERRUPTED
         if not complete and self.journal is not None and self.journal.exists():
             self.err.print(Text(f"journal: {self.journal} (rerun with --journal to retry only "
-                                "what did not succeed)"))
+                                "what did not succeed)"), soft_wrap=True)
         return EXIT_OK if complete else EXIT_FAILED
 
     def _print_summary(self) -> None:
@@ -369,7 +369,7 @@ class _Run:
                 title=f"bad input lines (not sent){f', {more:,} more' if more else ''}",
             ))
         if self.report_file is not None:
-            self.out.print(Text(f"report: {self.report_file.path}"))
+            self.out.print(Text(f"report: {self.report_file.path}"), soft_wrap=True)
 
     def _summary_json(self, complete: bool) -> dict[str, Any]:
         r = self.report
@@ -392,10 +392,10 @@ class _Run:
         r = self.report
         self.err.print(Text(
             f"Interrupted: {r.succeeded + r.failed:,} targets finished ({r.succeeded:,} ok, "
-            f"{r.failed:,} failed); every finished one is in the journal."))
+            f"{r.failed:,} failed); every finished one is in the journal."), soft_wrap=True)
         if self.journal is None:
             self.err.print("No journal was written (--no-journal): a rerun starts over.")
             return
         stdin = " (feed it the same input)" if self.params["file"] == "-" else ""
         self.err.print(Text(f"Resume with{stdin}:\n  "
-                            + _resume_command(self.params, self.journal)))
+                            + _resume_command(self.params, self.journal)), soft_wrap=True)

@@ -140,5 +140,5 @@ async def export_cdr(api: AsyncSession, date_from: str, date_to: str, out: str, 
     elapsed = time.monotonic() - started
     where = "stdout" if to_stdout else out
     err.print(Text(f"wrote {count:,} records ({first}..{last}, {fmt}) to {where} "
-                   f"in {elapsed:.1f}s"))
+                   f"in {elapsed:.1f}s"), soft_wrap=True)
     return count

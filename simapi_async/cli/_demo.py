@@ -23,7 +23,7 @@ from rich.text import Text
 
 from .._config import RetryPolicy
 from .._session import AsyncSession
-from ..bulk import BulkProgress, BulkReport, Target
+from ..bulk import BulkReport, ItemResult, Target
 from ..testing import Emulator, Faults
 from ._cdr import export_cdr
 from ._common import EXIT_OK, make_console, run_async
@@ -65,7 +65,7 @@ class _Narrator:
         self.out.rule(Text(f"{self.step}/{_STEPS}  {title}", style="bold cyan"), align="left")
 
     def say(self, text: str, style: str | None = None) -> None:
-        self.out.print(Text("  " + text, style=style or ""))
+        self.out.print(Text("  " + text, style=style or ""), soft_wrap=True)
 
 
 def _emulator(sims: int, seed: int, fast: bool) -> Emulator:
@@ -148,29 +148,35 @@ async def run_demo(*, sims: int = 10_000, seed: int = 1, fast: bool = False,
 
 async def _block(api: AsyncSession, emu: Emulator, say: _Narrator, targets: list[Target],
                  fast: bool) -> tuple[BulkReport, int]:
-    """The bulk block, with trouble injected part-way; (report, logins during it)."""
+    """The bulk block, with trouble injected part-way; (report, logins during it).
+
+    Trouble comes on results (not on the throttled progress), so it always lands mid-run;
+    the 429 burst is smaller than the requests still to send, so none of it spills over
+    into the next step, and no target meets four 429s in a row.
+    """
     view = BulkProgressView(say.out, "block", len(targets), every=1.0)
-    trouble = {"revoked": False, "limited": False}
+    report = BulkReport("block")
+    total = len(targets)
+    concurrency = max(4, min(50, total // 10))  # so that trouble finds requests to hit
+    revoke_at, burst_at = max(1, total * 3 // 10), max(2, total * 6 // 10)
+    burst = min(30, (total - burst_at - concurrency) // 3)  # requests not yet sent, or fewer
     logins_before = api.stats.logins
 
-    def on_progress(p: BulkProgress) -> None:
-        if not trouble["revoked"] and p.done >= len(targets) * 0.3:
-            trouble["revoked"] = True
+    def on_result(result: ItemResult) -> None:
+        report.add(result)
+        if report.total == revoke_at:
             emu.revoke_tokens()
             say.say("! the server revoked every token: the session logs in again (once) "
                     "and replays what got a 401", style="yellow")
-        if not trouble["limited"] and p.done >= len(targets) * 0.6:
-            trouble["limited"] = True
-            emu.fail_next(30, status=429, retry_after=0.05 if fast else 0.3)
-            say.say("! a burst of 429 Too Many Requests: the run honours Retry-After and "
-                    "halves its concurrency for a while", style="yellow")
-        view.update(p)
+        elif report.total == burst_at and burst > 0:
+            emu.fail_next(burst, status=429, retry_after=0.05 if fast else 0.3)
+            say.say(f"! a burst of {burst} answers 429 Too Many Requests: the run honours "
+                    "Retry-After and halves its concurrency for a while", style="yellow")
 
-    report = BulkReport("block")
     before, started = api.stats, time.monotonic()
     with view:
-        await run_stream(api, "block", targets, report.add, concurrency=50,
-                         on_progress=on_progress, progress_interval=0.1)
+        await run_stream(api, "block", targets, on_result, concurrency=concurrency,
+                         on_progress=view.update, progress_interval=0.1)
         view.finish()
     fill_report(report, api, before, started)
     return report, api.stats.logins - logins_before

@@ -1,0 +1,222 @@
+"""`simapi bulk` runs: journal and resume, interruption, shards, 429s, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from simapi_async.testing import Emulator
+from tests.cli.conftest import EmulatorThread, Invoke, env_for, middleware
+
+
+def numbers_file(path: Path, numbers: list[str]) -> str:
+    path.write_text("\n".join(numbers) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def block_writes(emu: Emulator) -> Counter[str]:
+    return Counter({n: c for (op, n), c in emu.stats.writes.items() if op == "block"})
+
+
+def test_all_succeeded_exits_0_and_drops_the_temporary_journal(
+        invoke: Invoke, emu: Emulator, env: dict[str, str], tmp_path: Path) -> None:
+    """A run where every target succeeds exits 0 and leaves no journal behind."""
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:30])
+    result = invoke(["bulk", "block", path], env=env)
+    assert result.exit_code == 0, result.output
+    assert "succeeded    30" in result.stdout
+    assert not list((tmp_path / "simapi-journals").glob("*.jsonl"))
+
+
+def test_a_failed_target_keeps_the_temporary_journal_for_a_retry(
+        invoke: Invoke, emu: Emulator, env: dict[str, str], tmp_path: Path) -> None:
+    """With a failure, the temporary journal is kept and named; rerunning with it retries
+    only the failure (exit 1 again, nothing else resent)."""
+    path = numbers_file(tmp_path / "n.txt", [*emu.fleet.numbers[:5], "79999999999"])
+    first = invoke(["bulk", "block", path], env=env)
+    assert first.exit_code == 1
+    [journal] = (tmp_path / "simapi-journals").glob("block-*.jsonl")
+    assert str(journal) in first.stderr
+    again = invoke(["bulk", "block", path, "--journal", str(journal), "--json"], env=env)
+    data = json.loads(again.stdout)
+    assert (again.exit_code, data["skipped"], data["failed"]) == (1, 5, 1)
+    assert set(block_writes(emu).values()) == {1}
+
+
+def test_resume_from_a_journal_left_by_a_partial_run(invoke: Invoke, emu: Emulator,
+                                                     env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    """Targets a journal records as done are skipped, failed ones are retried, a torn last
+    line is ignored; exit 0 once every target is done."""
+    numbers = emu.fleet.numbers[:20]
+    journal = tmp_path / "block.jsonl"
+    lines = [json.dumps({"simapi_journal": 1, "op": "block", "params": {},
+                         "started": "2026-01-01T00:00:00+00:00"})]
+    lines += [json.dumps({"n": n, "o": "ok", "a": 1}) for n in numbers[:8]]
+    lines += [json.dumps({"n": numbers[8], "o": "failed", "a": 1, "e": "503 ServerError"}),
+              '{"n": "7918']  # killed mid-write
+    journal.write_text("\n".join(lines), encoding="utf-8")
+    path = numbers_file(tmp_path / "n.txt", numbers)
+    result = invoke(["bulk", "block", path, "--journal", str(journal), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["total"], data["skipped"], data["succeeded"]) == (20, 8, 12)
+    assert set(block_writes(emu)) == set(numbers[8:])
+    assert data["journal"] == str(journal)
+
+
+def test_a_journal_of_another_operation_is_refused(invoke: Invoke, emu: Emulator,
+                                                   env: dict[str, str], tmp_path: Path) -> None:
+    """Resuming `unblock` with a `block` journal exits 2 instead of skipping wrongly."""
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:3])
+    journal = str(tmp_path / "j.jsonl")
+    assert invoke(["bulk", "block", path, "--journal", journal], env=env).exit_code == 0
+    result = invoke(["bulk", "unblock", path, "--journal", journal], env=env)
+    assert result.exit_code == 2
+    assert "another journal" in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_prints_how_to_resume(tmp_path: Path, invoke: Invoke) -> None:
+    """SIGINT mid-run: exit 130, every finished target is in the journal, and the printed
+    command resumes the run to completion without redoing them."""
+    seen = {"block": 0}
+
+    def interrupt_at_the_40th_block(request: web.Request) -> None:
+        if "/sim/block/" in request.path:
+            seen["block"] += 1
+            if seen["block"] == 40:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with EmulatorThread([middleware(interrupt_at_the_40th_block)], sims=300, seed=7) as emu:
+        numbers = emu.fleet.numbers
+        path = numbers_file(tmp_path / "n.txt", numbers)
+        journal = tmp_path / "run.jsonl"
+        result = invoke(["bulk", "block", path, "--concurrency", "4",
+                         "--journal", str(journal)], env=env_for(emu))
+        assert result.exit_code == 130, result.output
+        assert "Resume with" in result.stderr
+        assert f"--journal {journal}" in result.stderr
+        done = [json.loads(line)["n"] for line in journal.read_text().splitlines()[1:]]
+        assert 0 < len(done) < len(numbers)
+        resumed = invoke(["bulk", "block", path, "--journal", str(journal), "--json"],
+                         env=env_for(emu))
+        data = json.loads(resumed.stdout)
+        assert (resumed.exit_code, data["skipped"]) == (0, len(set(done)))
+        assert all(emu.fleet.sims[n].blocked for n in numbers)
+        assert all(block_writes(emu)[n] == 1 for n in done)
+
+
+def test_sigterm_stops_the_console_script_with_143(tmp_path: Path) -> None:
+    """The installed command (a subprocess) stops on SIGTERM with exit 143 and a resume hint."""
+    proc: dict[str, subprocess.Popen[bytes]] = {}
+    ready = threading.Event()
+    seen = {"block": 0}
+
+    def terminate_at_the_30th_block(request: web.Request) -> None:
+        if "/sim/block/" in request.path:
+            seen["block"] += 1
+            if seen["block"] == 30:
+                ready.wait()
+                proc["p"].send_signal(signal.SIGTERM)
+
+    with EmulatorThread([middleware(terminate_at_the_30th_block)], sims=300, seed=7) as emu:
+        path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers)
+        journal = tmp_path / "run.jsonl"
+        proc["p"] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "simapi_async.cli", "bulk", "block", path,
+             "--concurrency", "2", "--journal", str(journal)],
+            env={**os.environ, **env_for(emu)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ready.set()
+        _out, err = proc["p"].communicate(timeout=60)
+    assert proc["p"].returncode == 143, err.decode()
+    assert b"Resume with" in err
+    assert len(journal.read_text().splitlines()) > 1
+
+
+def test_shards_split_the_targets_without_overlap(invoke: Invoke, emu: Emulator,
+                                                  env: dict[str, str], tmp_path: Path) -> None:
+    """Three shards of one file together do every target exactly once."""
+    numbers = emu.fleet.numbers[:90]
+    path = numbers_file(tmp_path / "n.txt", numbers)
+    totals = []
+    for i in range(3):
+        result = invoke(["bulk", "block", path, "--shard", f"{i}/3", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        totals.append(json.loads(result.stdout)["total"])
+    assert sum(totals) == 90
+    assert all(totals)
+    assert block_writes(emu) == Counter(dict.fromkeys(numbers, 1))
+
+
+def test_a_burst_of_429s_does_not_stall_the_run(invoke: Invoke, tmp_path: Path) -> None:
+    """After a burst of 429s mid-run lowers the concurrency, the run still ends with every
+    target done (exit 0)."""
+    seen = {"block": 0}
+    holder: dict[str, Emulator] = {}
+
+    def burst_at_the_10th_block(request: web.Request) -> None:
+        if "/sim/block/" in request.path:
+            seen["block"] += 1
+            if seen["block"] == 10:
+                holder["emu"].fail_next(25, status=429, retry_after=0.0)
+
+    with EmulatorThread([middleware(burst_at_the_10th_block)], sims=300, seed=7) as emu:
+        holder["emu"] = emu
+        path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:80])
+        result = invoke(["bulk", "block", path, "--concurrency", "16", "--json"],
+                        env=env_for(emu))
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert (data["succeeded"], data["retries"]) == (80, 25)
+        assert emu.stats.injected["429"] == 25
+
+
+def test_max_failures_stops_the_run(invoke: Invoke, emu: Emulator, env: dict[str, str],
+                                    tmp_path: Path) -> None:
+    """--max-failures stops sending after that many failures; the rest are not attempted."""
+    unknown = [f"7999999{i:04d}" for i in range(10)]
+    path = numbers_file(tmp_path / "n.txt", [*unknown, *emu.fleet.numbers[:10]])
+    result = invoke(["bulk", "block", path, "--max-failures", "3", "--concurrency", "1",
+                     "--json"], env=env)
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert data["not_attempted"] == 17
+    assert data["total"] == 20
+    assert not block_writes(emu)
+
+
+@pytest.mark.parametrize(("args", "check"), [
+    (["send-sms", "--type", "call"], lambda s: s.sms_sent == ["call"]),
+    (["small-packet"], lambda s: len(s.small_packets) == 1),
+    (["change-packet", "--packet-id", "101", "--date", "2099-01-01"],
+     lambda s: s.scheduled_packet is not None and s.scheduled_packet[0] == 101),
+    (["unblock-service", "--service", "sms"], lambda s: "sms" not in s.blocked_services),
+    (["activate", "--packet-id", "103"], lambda s: s.packet_id == 103),
+])
+def test_operations_with_arguments(invoke: Invoke, emu: Emulator, env: dict[str, str],
+                                   tmp_path: Path, args: list[str], check: object) -> None:
+    """Each operation takes its arguments as options and applies them to every target."""
+    numbers = emu.fleet.numbers[:12]
+    path = numbers_file(tmp_path / "n.txt", numbers)
+    result = invoke(["bulk", args[0], path, *args[1:], "--rate", "5000"], env=env)
+    assert result.exit_code == 0, result.output
+    assert all(check(emu.fleet.sims[n]) for n in numbers)  # type: ignore[operator]
+
+
+def test_summary_json_counts_requests(invoke: Invoke, emu: Emulator, env: dict[str, str],
+                                      tmp_path: Path) -> None:
+    """The --json summary counts what the run cost: a lookup and a write per target."""
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:10])
+    data = json.loads(invoke(["bulk", "unblock", path, "--json", "--no-journal"],
+                             env=env).stdout)
+    assert (data["ok"], data["requests"], data["retries"], data["journal"]) == \
+        (True, 20, 0, None)

@@ -254,7 +254,8 @@ class _Run:
         self.interrupted: int | None = None
         self.out = make_console()
         self.err = make_console(stderr=True)
-        total = None if shard else count_candidate_lines(params["file"])
+        live = self.err.is_terminal and not shard
+        total = count_candidate_lines(params["file"]) if live else None
         self.view = BulkProgressView(self.err, op.replace("_", "-"), total)
 
     def on_bad(self, bad: BadLine) -> None:
@@ -284,6 +285,9 @@ class _Run:
             reader.open()  # a CSV header without a number column fails here: no request
             async with api:
                 await api.authenticate()  # bad credentials: one clear error, not N failures
+                if self.auto_journal:
+                    self.err.print(Text(f"journal: {self.journal} (kept unless every target "
+                                        "succeeds)"), soft_wrap=True)
                 before, started = api.stats, time.monotonic()
                 job = asyncio.create_task(run_stream(
                     api, self.op, reader, self.on_result, shard=self.shard, **self.kwargs,
@@ -329,6 +333,8 @@ class _Run:
 
         installed: list[int] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # started with it ignored (a background job, nohup): keep it so
             try:
                 loop.add_signal_handler(sig, stop, sig)
             except (NotImplementedError, RuntimeError, ValueError):

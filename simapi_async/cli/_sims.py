@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import click
@@ -91,12 +91,23 @@ async def _print_all(api: AsyncSession, inn: str | None, status: str | None, lim
         click.echo("\n]" if not first else "]")
         return
     out = make_console()
-    out.print(Text("  ".join(SIM_COLUMNS), style="bold"))
+    out.print(_fixed(Text(c) for c in SIM_COLUMNS), style="bold", soft_wrap=True)
     count = 0
-    async for sim in sims_iter:
-        out.print(Text("  ").join(sim_row(sim)), soft_wrap=True)
+    async for sim in sims_iter:  # streamed: fixed widths instead of a table measured at the end
+        out.print(_fixed(sim_row(sim)), soft_wrap=True)
         count += 1
     out.print(f"{count:,} SIMs")
+
+
+_WIDTHS = (11, 20, 15, 9, 22, 12, 0)
+
+
+def _fixed(cells: Iterable[Text]) -> Text:
+    line = Text()
+    for cell, width in zip(cells, _WIDTHS, strict=False):
+        line.append_text(cell)
+        line.append(" " * (max(width - cell.cell_len, 0) + 2) if width else "")
+    return line
 
 
 @sims.command("get")

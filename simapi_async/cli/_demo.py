@@ -135,7 +135,7 @@ async def run_demo(*, sims: int = 10_000, seed: int = 1, fast: bool = False,
             path = folder / f"cdr-{inn}-{day.isoformat()}.csv"
             await export_cdr(api, day.isoformat(), day.isoformat(), str(path), "csv", inn=inn,
                              label="cdr", console=out)
-            _preview(out, path)
+            _preview(out, path, day)
     elapsed = time.monotonic() - started
     out.print()
     out.print(Text(f"Demo done in {elapsed:.1f}s.", style="bold"))
@@ -182,13 +182,20 @@ async def _block(api: AsyncSession, emu: Emulator, say: _Narrator, targets: list
     return report, api.stats.logins - logins_before
 
 
-def _preview(out: Console, path: Path, rows: int = 5) -> None:
+def _preview(out: Console, path: Path, day: dt.date, rows: int = 5) -> None:
+    """The file's name and its first rows (times of day: the day is in the title)."""
     with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        first = [row for _, row in zip(range(rows), reader, strict=False)]
-    keep = [i for i, name in enumerate(header)
-            if name in ("number", "started_at", "ended_at", "volume_bytes", "apn")]
+        first = [row for _, row in zip(range(rows), csv.DictReader(f), strict=False)]
+
+    def clock(value: str) -> str:
+        try:
+            return dt.datetime.fromisoformat(value).strftime("%H:%M:%S")
+        except ValueError:
+            return value
+
     out.print(key_value_table([("file", str(path))]))
-    out.print(rows_table([header[i] for i in keep], ([row[i] for i in keep] for row in first),
-                         title=f"  first {len(first)} rows"))
+    out.print(rows_table(
+        ("number", "start", "end", "bytes", "apn"),
+        ((r["number"], clock(r["started_at"]), clock(r["ended_at"]),
+          f"{int(r['volume_bytes']):,}" if r["volume_bytes"] else "", r["apn"]) for r in first),
+        title=f"  first {len(first)} sessions of {day.isoformat()}"))

@@ -103,11 +103,17 @@ class _Gate:
         self._opened = asyncio.Event()
         self._successes = 0
         self._last_cut = 0.0
+        self._draining = False
 
     async def wait_turn(self, index: int) -> None:
-        while index >= self.limit:
+        while index >= self.limit and not self._draining:
             self._opened.clear()
             await self._opened.wait()
+
+    def drain(self) -> None:
+        """The input is exhausted: let every parked worker run to its end."""
+        self._draining = True
+        self._opened.set()
 
     def throttled(self) -> None:
         now = time.monotonic()
@@ -196,10 +202,12 @@ class BulkRun:
                 yield item
             await finisher  # re-raises a failure of the targets iterable
         finally:
-            for task in (*tasks, finisher):
-                task.cancel()
-            await asyncio.gather(*tasks, finisher, return_exceptions=True)
-            self._close()
+            try:
+                for task in (*tasks, finisher):
+                    task.cancel()
+                await asyncio.gather(*tasks, finisher, return_exceptions=True)
+            finally:
+                self._close()  # even when cancelled again while waiting for the workers
 
     async def run(self, on_result: ResultHook | None = None) -> BulkReport:
         """Run to the end; `on_result` (function or coroutine function) sees every result."""
@@ -240,6 +248,7 @@ class BulkRun:
             await self.gate.wait_turn(index)
             raw = await self.source.next()
             if raw is _END:
+                self.gate.drain()  # parked workers must see the end too
                 return
             screened = self._screen(raw)
             if screened is None:

@@ -281,3 +281,12 @@ async def test_raise_for_failures(emu: Emulator) -> None:
         report.raise_for_failures()
     assert info.value.report is report
     assert "404 NotFoundError" in str(info.value)
+
+
+async def test_a_burst_of_429s_at_the_end_does_not_stall_the_run(emu: Emulator) -> None:
+    """Workers parked by the 429 slow-down still finish once the input runs out."""
+    async with connected(emu) as api:
+        await api.authenticate()
+        emu.fail_next(20, status=429, retry_after=0)
+        report = await asyncio.wait_for(api.bulk.block(targets_of(emu, 100), concurrency=20), 60)
+    assert report.succeeded == 100

@@ -27,12 +27,12 @@ async def test_transient_statuses_are_retried(emu: Emulator, status: int) -> Non
 
 async def test_html_502_pages_are_survived_and_reported() -> None:
     """502 HTML pages are retried; when they persist, ServerError names the status."""
-    async with Emulator(sims=10, faults=Faults(error_rate_502_html=1.0)) as emu:
-        async with connected(emu, max_retries=1) as api:
-            with pytest.raises(sa.AuthenticationError) as info:
-                await api.sims.get(emu.fleet.numbers[0])
-            assert isinstance(info.value.__cause__, sa.ServerError)
-            assert "502" in str(info.value)
+    emu = Emulator(sims=10, faults=Faults(error_rate_502_html=1.0))
+    async with emu, connected(emu, max_retries=1) as api:
+        with pytest.raises(sa.AuthenticationError) as info:
+            await api.sims.get(emu.fleet.numbers[0])
+        assert isinstance(info.value.__cause__, sa.ServerError)
+        assert "502" in str(info.value)
 
 
 async def test_revoked_token_causes_one_relogin_for_many_calls(emu: Emulator) -> None:
@@ -48,16 +48,15 @@ async def test_revoked_token_causes_one_relogin_for_many_calls(emu: Emulator) ->
 
 async def test_token_ttl_is_renewed_proactively() -> None:
     """With a token TTL announced by login, the SDK renews before expiry (no 401 needed)."""
-    async with Emulator(sims=5, token_ttl=3600) as emu:
-        async with connected(emu) as api:
-            await api.authenticate()
-            api._tokens._renew_at = 0.0  # as if the renewal margin had been reached
-            await api.sims.get(emu.fleet.numbers[0])
-            flight = api._tokens._flight
-            if flight is not None:
-                await flight
-            assert api.stats.logins == 2
-            assert emu.stats.status_counts[401] == 0
+    async with Emulator(sims=5, token_ttl=3600) as emu, connected(emu) as api:
+        await api.authenticate()
+        api._tokens._renew_at = 0.0  # as if the renewal margin had been reached
+        await api.sims.get(emu.fleet.numbers[0])
+        flight = api._tokens._flight
+        if flight is not None:
+            await flight
+        assert api.stats.logins == 2
+        assert emu.stats.status_counts[401] == 0
 
 
 async def test_dropped_connections_are_retried_for_safe_calls() -> None:
@@ -72,9 +71,10 @@ async def test_dropped_connections_are_retried_for_safe_calls() -> None:
 
 async def test_hanging_server_ends_in_api_timeout_error() -> None:
     """A server that accepts and never answers: the call ends at its timeout, typed."""
-    async with Emulator(sims=5, faults=Faults(hang_rate=1.0)) as emu:
-        async with sa.AsyncSession(emu.base_url, token=emu.issue_token(), timeout=0.2,
-                                   max_retries=1) as api:
+    emu = Emulator(sims=5, faults=Faults(hang_rate=1.0))
+    async with emu:
+        api = sa.AsyncSession(emu.base_url, token=emu.issue_token(), timeout=0.2, max_retries=1)
+        async with api:
             with pytest.raises(sa.APITimeoutError):
                 await api.sims.get(emu.fleet.numbers[0])
 

@@ -22,7 +22,9 @@ async def test_reads(emu: Emulator) -> None:
             (number, state.iccid, state.imsi, state.inn)
         assert await api.sims.get_by_iccid(state.iccid) == sim
         page = await api.sims.list(limit=50)
-        assert len(page.items) == 50 and page.has_next and page.total == 300
+        assert len(page.items) == 50
+        assert page.has_next
+        assert page.total == 300
         every = [s.number async for s in api.sims.iter(limit=70)]
         assert every == emu.fleet.numbers
         inn = emu.fleet.inns[0]
@@ -39,8 +41,10 @@ async def test_writes_change_the_fleet(emu: Emulator) -> None:
     sims = emu.fleet.sims
     packet = emu.fleet.packets[2]
     async with connected(emu) as api:
-        assert (await api.sims.block(a)).ok and sims[a].blocked
-        assert (await api.sims.unblock(a, iccid=sims[a].iccid)).ok and not sims[a].blocked
+        assert (await api.sims.block(a)).ok
+        assert sims[a].blocked
+        assert (await api.sims.unblock(a, iccid=sims[a].iccid)).ok
+        assert not sims[a].blocked
         await api.sims.block_service(a, "sms")
         assert sims[a].blocked_services == {"sms"}
         await api.sims.unblock_service(a, "sms", imsi=sims[a].imsi)
@@ -50,7 +54,8 @@ async def test_writes_change_the_fleet(emu: Emulator) -> None:
         await api.sims.unblock_finance(a)
         assert not sims[a].finance_blocked
         await api.sims.activate(b, packet_id=packet.id)
-        assert sims[b].status == "active" and sims[b].packet_id == packet.id
+        assert sims[b].status == "active"
+        assert sims[b].packet_id == packet.id
         await api.sims.change_packet(b, packet_id=emu.fleet.packets[0].id,
                                      date=dt.date(2030, 1, 1))
         assert sims[b].scheduled_packet == (emu.fleet.packets[0].id, dt.date(2030, 1, 1))
@@ -125,16 +130,15 @@ async def test_cdr_over_a_range_comes_in_date_order(emu: Emulator) -> None:
 )
 async def test_every_response_shape_gives_the_same_models(shapes: Shapes) -> None:
     """The SDK reads each answer shape the docs allow into the same models."""
-    async with Emulator(sims=120, seed=9) as plain, Emulator(sims=120, seed=9,
-                                                             shapes=shapes) as other:
-        async with connected(plain) as a, connected(other) as b:
-            assert [s async for s in a.sims.iter(limit=50)] == \
-                [s async for s in b.sims.iter(limit=50)]
-            number = plain.fleet.numbers[3]
-            assert await a.sims.get(number) == await b.sims.get(number)
-            assert await a.packets.list() == await b.packets.list()
-            assert (await b.sims.block(number)).ok
-            assert other.fleet.sims[number].blocked
+    plain, other = Emulator(sims=120, seed=9), Emulator(sims=120, seed=9, shapes=shapes)
+    async with plain, other, connected(plain) as a, connected(other) as b:
+        assert [s async for s in a.sims.iter(limit=50)] == \
+            [s async for s in b.sims.iter(limit=50)]
+        number = plain.fleet.numbers[3]
+        assert await a.sims.get(number) == await b.sims.get(number)
+        assert await a.packets.list() == await b.packets.list()
+        assert (await b.sims.block(number)).ok
+        assert other.fleet.sims[number].blocked
 
 
 async def test_credentials_in_body_against_a_server_that_wants_them_there() -> None:

@@ -1,0 +1,158 @@
+"""CDR ingestion: internet CDR records turned into `InternetCdr` models, records per second.
+
+    python -m benchmarks._cdr synthetic --records 1000000
+    python -m benchmarks._cdr emulator --base-url URL --login demo --days 14
+
+`synthetic` feeds the SDK's own decode path JSON bytes built here: pages of 10,000 records
+in the emulator's default answer shape (``{"data": [...], "meta": ..., "links": ...}``),
+each page decoded with the session's codec (orjson when installed), unwrapped
+(`unwrap_list`) and structured (`structure_list`), exactly what `api.cdr.internet` does
+per answer. It reports that whole path, the structuring alone (from decoded dicts), and
+the same path with the standard library's `json` (the SDK without orjson), for the
+canonical field spelling and for the alternative one (``msisdn``, ``started_at`` as
+``YYYY-MM-DD HH:MM:SS``, ``upload`` + ``download``).
+
+`emulator` streams ``api.cdr.internet(from, to)`` from a running emulator: the whole
+stack, bounded by how fast the emulator makes CDR (it hashes every number and day).
+One JSON line is printed either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+PAGE = 10_000
+DISTINCT_PAGES = 10  # pages are reused in turn: the input stays ~25 MB, not 250 MB
+
+
+def _record(rng: random.Random, alt: bool) -> dict[str, Any]:
+    number = f"79{rng.randrange(10**9):09d}"
+    day = dt.date(2024, 3, 1) + dt.timedelta(days=rng.randrange(31))
+    start = dt.datetime.combine(day, dt.time(), dt.timezone(dt.timedelta(hours=3)))
+    start += dt.timedelta(seconds=rng.randrange(82_800))
+    end = start + dt.timedelta(seconds=30 + rng.randrange(3_570))
+    up, down = 1_000 + rng.randrange(2_000_000), 5_000 + rng.randrange(50_000_000)
+    iccid = f"8970199{rng.randrange(10**12):012d}"
+    imsi = f"25001{rng.randrange(10**10):010d}"
+    apn = rng.choice(("m2m.operator.ru", "iot.operator.ru", "internet"))
+    if alt:
+        return {"msisdn": number, "started_at": start.strftime("%Y-%m-%d %H:%M:%S"),
+                "ended_at": end.strftime("%Y-%m-%d %H:%M:%S"), "upload": up,
+                "download": down, "apn": apn, "imsi": imsi, "iccid": iccid}
+    return {"number": number, "date": day.isoformat(), "start": start.isoformat(),
+            "end": end.isoformat(), "volume": up + down, "apn": apn, "imsi": imsi,
+            "iccid": iccid}
+
+
+def make_pages(alt: bool, seed: int = 1) -> list[bytes]:
+    """`DISTINCT_PAGES` JSON bodies of `PAGE` records each, as the API would send them."""
+    rng = random.Random(seed)
+    pages = []
+    for _ in range(DISTINCT_PAGES):
+        items = [_record(rng, alt) for _ in range(PAGE)]
+        body = {"data": items, "meta": {"current_page": 1, "last_page": 1,
+                                        "per_page": PAGE, "total": PAGE},
+                "links": {"next": None}}
+        pages.append(json.dumps(body, separators=(",", ":")).encode())
+    return pages
+
+
+def _ingest(pages: list[bytes], records: int, loads: Callable[[bytes], Any]) -> dict[str, Any]:
+    from simapi_async._converter import structure_list, unwrap_list
+    from simapi_async.models import InternetCdr
+
+    count = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    i = 0
+    while count < records:
+        body = loads(pages[i % len(pages)])
+        items, info = unwrap_list(body)
+        models = structure_list(items, InternetCdr, where=info.where, body=body)
+        count += len(models)
+        i += 1
+    return _rates(count, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def _structure_only(pages: list[bytes], records: int) -> dict[str, Any]:
+    from simapi_async._converter import structure_list, unwrap_list
+    from simapi_async.models import InternetCdr
+
+    decoded = [json.loads(p) for p in pages]
+    count = 0
+    wall, cpu = time.perf_counter(), time.process_time()
+    i = 0
+    while count < records:
+        body = decoded[i % len(decoded)]
+        items, info = unwrap_list(body)
+        count += len(structure_list(items, InternetCdr, where=info.where, body=body))
+        i += 1
+    return _rates(count, time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def _rates(count: int, wall: float, cpu: float) -> dict[str, Any]:
+    return {"records": count, "elapsed_s": wall, "records_per_s": count / wall,
+            "cpu_us_per_record": cpu / count * 1e6}
+
+
+def synthetic(records: int) -> dict[str, Any]:
+    from simapi_async import _session
+
+    out: dict[str, Any] = {"codec": _session._loads.__module__ + "._loads",
+                           "orjson": "orjson" in sys.modules}
+    for shape, alt in (("canonical", False), ("alt", True)):
+        pages = make_pages(alt)
+        out[shape] = {
+            "sdk_codec": _ingest(pages, records, _session._loads),
+            "stdlib_json": _ingest(pages, records, json.loads),
+            "structure_only": _structure_only(pages, records),
+        }
+    return out
+
+
+async def through_emulator(args: argparse.Namespace) -> dict[str, Any]:
+    import simapi_async as sa
+
+    first = dt.date(2024, 3, 1)
+    last = first + dt.timedelta(days=args.days - 1)
+    async with sa.AsyncSession(args.base_url, login=args.login,
+                               password=os.environ["BENCH_PASSWORD"]) as api:
+        await api.authenticate()
+        count = 0
+        wall, cpu = time.perf_counter(), time.process_time()
+        async for _ in api.cdr.internet(first, last, window_days=1, concurrency=4):
+            count += 1
+        result = _rates(count, time.perf_counter() - wall, time.process_time() - cpu)
+    result["days"] = args.days
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks._cdr")
+    sub = p.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("synthetic")
+    s.add_argument("--records", type=int, default=1_000_000)
+    e = sub.add_parser("emulator")
+    e.add_argument("--base-url", required=True)
+    e.add_argument("--login", required=True)
+    e.add_argument("--days", type=int, default=14)
+    args = p.parse_args()
+    if os.environ.get("BENCH_SDK_PATH"):
+        sys.path.insert(0, os.environ["BENCH_SDK_PATH"])
+    if args.mode == "synthetic":
+        result = synthetic(args.records)
+    else:
+        result = asyncio.run(through_emulator(args))
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""`ChaosEmulator`: the emulator plus the two faults it lacks — a `429` rate and token
+revocations driven by traffic — and a record of which tokens were refused.
+
+The emulator's own `Faults` has `rate_limit` (a token bucket), not "1 % of requests get
+a 429"; and `revoke_tokens()` is called here every `revoke_every` requests (not on a
+timer), so the number of revocations does not depend on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from aiohttp import web
+
+from simapi_async.testing import Emulator
+
+__all__ = ["ChaosEmulator"]
+
+
+class ChaosEmulator(Emulator):
+    """An `Emulator` whose app also answers `rate_429` of API requests with `429` and
+    revokes every token after each `revoke_every` requests (0: never)."""
+
+    def __init__(self, *args: Any, rate_429: float = 0.0, revoke_every: int = 0,
+                 chaos_seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rate_429 = rate_429
+        self.revoke_every = revoke_every
+        self.revocations = 0
+        self.injected_429 = 0
+        self.requests_seen = 0
+        #: Bearer tokens that were answered 401 at least once (each should cost one login).
+        self.refused_tokens: set[str] = set()
+        #: Logins the emulator applied but whose answer it dropped (the client retried).
+        self.lost_logins = 0
+        self._dice = random.Random(chaos_seed)
+
+    def make_app(self) -> web.Application:
+        app = super().make_app()
+        app.middlewares.append(self._chaos)
+        return app
+
+    @web.middleware
+    async def _chaos(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests_seen += 1
+        if self.revoke_every and self.requests_seen % self.revoke_every == 0:
+            self.revoke_tokens()
+            self.revocations += 1
+        is_login = request.path.endswith("/login")
+        if not is_login and self.rate_429 and self._dice.random() < self.rate_429:
+            self.injected_429 += 1
+            return web.json_response({"message": "Too Many Attempts."}, status=429,
+                                     headers={"Retry-After": "1"})
+        logins, dropped = self.stats.logins, self.stats.dropped
+        response: web.StreamResponse = await handler(request)
+        if is_login and self.stats.logins > logins and self.stats.dropped > dropped:
+            # The emulator's drop fault applied this login, then hung up: the client never
+            # saw the token and logs in again. (A login answer is made without awaiting,
+            # so no other request ran in between.)
+            self.lost_logins += 1
+        if response.status == 401:
+            self.refused_tokens.add(request.headers.get("Authorization", ""))
+        return response

@@ -9,6 +9,7 @@ timer), so the number of revocations does not depend on how fast the machine is.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +35,8 @@ class ChaosEmulator(Emulator):
         self.refused_tokens: set[str] = set()
         #: Logins the emulator applied but whose answer it dropped (the client retried).
         self.lost_logins = 0
+        #: Awaited after each request is processed, before its answer is sent.
+        self.on_processed: Callable[[web.Request], Awaitable[None]] | None = None
         self._dice = random.Random(chaos_seed)
 
     def make_app(self) -> web.Application:
@@ -61,4 +64,6 @@ class ChaosEmulator(Emulator):
             self.lost_logins += 1
         if response.status == 401:
             self.refused_tokens.add(request.headers.get("Authorization", ""))
+        if self.on_processed is not None:
+            await self.on_processed(request)
         return response

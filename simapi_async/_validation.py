@@ -90,8 +90,16 @@ def normalize_number(value: object, field: str = "number") -> str:
     )
 
 
-def _number_from_text(value: str, field: str) -> str:
+def _stripped(value: str) -> str:
+    """`value` without surrounding whitespace or a leading byte-order mark (U+FEFF, the
+    invisible first character of a UTF-8 file saved by Excel and read without
+    ``encoding="utf-8-sig"``)."""
     text = value.strip()
+    return text[1:].lstrip() if text.startswith("\ufeff") else text
+
+
+def _number_from_text(value: str, field: str) -> str:
+    text = _stripped(value)
     if not text:
         raise _invalid(field, value, f"empty; {_NUMBER_EXPECTED}")
     if len(text) > _MAX_SPELLING:
@@ -179,7 +187,7 @@ def _digits_from(
 ) -> str:
     """ASCII digits of a str (separators as `shape` allows) or non-negative int below `limit`."""
     if isinstance(value, str):
-        text = value.strip()
+        text = _stripped(value)
         if text.isascii() and text.isdigit():
             return text
         if not text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,6 +12,12 @@ from aiohttp import web
 import simapi_async as sa
 from simapi_async import _session
 from simapi_async._converter import structure_one
+from simapi_async._validation import (
+    normalize_iccid,
+    normalize_imsi,
+    normalize_inn,
+    normalize_number,
+)
 
 from .conftest import (
     ICCID,
@@ -113,3 +120,20 @@ async def test_secrets_echoed_in_response_headers_are_scrubbed() -> None:
     assert headers["X-Echo"] == "Bearer ***"
     assert "Set-Cookie" not in headers
     assert_no_secret([repr(headers), *texts_of(info.value)])
+
+
+@pytest.mark.parametrize(("normalize", "value", "expected"), [
+    (normalize_number, "\ufeff79181111111", NUMBER),
+    (normalize_number, "\ufeff +7 (918) 111-11-11", NUMBER),
+    (normalize_iccid, " \ufeff8970199220150123456", ICCID),
+    (normalize_imsi, "\ufeff250011234567890", "250011234567890"),
+    (normalize_inn, "\ufeff7707083893", "7707083893"),
+])
+def test_a_leading_byte_order_mark_is_dropped(
+    normalize: Callable[[object], str], value: str, expected: str
+) -> None:
+    """The invisible U+FEFF that starts a UTF-8 file saved by Excel (read without
+    utf-8-sig) does not make the first number of a list invalid."""
+    assert normalize(value) == expected
+    with pytest.raises(sa.InvalidInputError):
+        normalize("7918\ufeff1111111")  # elsewhere it is still a foreign character

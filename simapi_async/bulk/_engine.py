@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
@@ -167,12 +168,15 @@ class BulkRun:
         self.shard = _check_shard(shard)
         self.retry_unknown = retry_unknown
         self.journal = (
-            Journal(journal, operation.name, operation.journal_params)
+            Journal(_check_path(journal), operation.name, operation.journal_params)
             if journal is not None else None
         )
+        if on_progress is not None and not callable(on_progress):
+            raise InvalidInputError("on_progress", on_progress, "must be a function")
         self.on_progress = on_progress
-        self.progress_interval = progress_interval
-        self.report = BulkReport(operation.name, keep_failures=keep_failures)
+        self.progress_interval = _check_number("progress_interval", progress_interval)
+        self.report = BulkReport(operation.name,
+                                 keep_failures=_check_count("keep_failures", keep_failures))
         self.seen = NumberSet()
         self.previous = JournalState()
         self.gate = _Gate(workers)
@@ -211,6 +215,8 @@ class BulkRun:
 
     async def run(self, on_result: ResultHook | None = None) -> BulkReport:
         """Run to the end; `on_result` (function or coroutine function) sees every result."""
+        if on_result is not None and not callable(on_result):
+            raise InvalidInputError("on_result", on_result, "must be a function")
         is_async = on_result is not None and inspect.iscoroutinefunction(on_result)
         async for result in self.stream():
             if on_result is not None:
@@ -285,6 +291,10 @@ class BulkRun:
         try:
             if self.limiter is not None:
                 await self.limiter.acquire()
+            if not self.op.retry_safe and self.journal is not None:
+                # Write-ahead: if the process dies before the answer, a resume reads this
+                # target as "outcome unknown" and does not send it a second time.
+                self.journal.record_started(target)
             value = await self.op.call(self.api, target)
         except SimApiError as exc:
             outcome = UNKNOWN if self._maybe_done(exc) else FAILED
@@ -295,6 +305,10 @@ class BulkRun:
                 # It may have reached the server: never repeat it blindly on resume.
                 self.journal.record(ItemResult(target, False, NotAttemptedError(
                     "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
+            elif not self.op.retry_safe and self.journal is not None:
+                # Cancelled before any request left: a resume may send it.
+                self.journal.record(ItemResult(target, False, NotAttemptedError(
+                    "cancelled before it was sent"), 0, outcome=FAILED))
             raise
         else:
             ok = getattr(value, "ok", True) is not False
@@ -359,13 +373,36 @@ class BulkRun:
 
 
 def _shown(raw: Any) -> str:
-    text = raw if isinstance(raw, str) else repr(raw)
-    return text[:64]
+    """What to call a target that could not be parsed (never fails itself)."""
+    if isinstance(raw, str):
+        return raw[:64]
+    try:
+        return repr(raw)[:64]
+    except Exception:  # e.g. an int beyond Python's digit limit for str()
+        return f"<{type(raw).__name__}>"
 
 
 def _check_concurrency(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
         raise InvalidInputError("concurrency", value, "must be an int from 1 to 10000")
+    return value
+
+
+def _check_path(value: object) -> str | os.PathLike[str]:
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and value.strip()):
+        return value
+    raise InvalidInputError("journal", value, "must be a file path")
+
+
+def _check_number(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidInputError(field, value, "must be a number of seconds >= 0")
+    return float(value)
+
+
+def _check_count(field: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(field, value, "must be an int >= 0")
     return value
 
 

@@ -7,6 +7,10 @@ skipped, failed ones retried, and a torn line (a hard kill mid-write) is ignored
     {"simapi_journal": 1, "op": "block", "params": {}, "started": "2026-11-26T14:00:00+00:00"}
     {"n": "79181111111", "o": "ok", "a": 1}
     {"n": "79181111112", "o": "failed", "a": 1, "e": "404 NotFoundError: SIM card not found."}
+
+Before a non-idempotent operation (`send_sms`, `add_small_packet`) is sent, a
+`{"n": ..., "o": "started"}` line is written first: a target started but never finished
+(the process was killed while it was in flight) reads back as outcome unknown.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from typing import IO, Any
 
 from .._exceptions import InvalidInputError
 from ._report import OK, UNKNOWN, ItemResult, error_reason
-from ._targets import NumberSet
+from ._targets import NumberSet, Target
 
 __all__ = ["Journal", "JournalState"]
 
 log = logging.getLogger("simapi_async")
 FORMAT_VERSION = 1
+STARTED = "started"
 
 
 class JournalState:
@@ -56,6 +61,7 @@ class Journal:
         state = JournalState()
         if not self.path.exists():
             return state
+        started: set[str] = set()  # write-ahead lines not (yet) followed by an outcome
         with self.path.open("r", encoding="utf-8", errors="replace") as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
@@ -75,12 +81,18 @@ class Journal:
                 if not isinstance(number, str) or not number.isdigit():
                     state.torn += 1
                     continue
-                state.finished += 1
                 outcome = entry.get("o")
+                if outcome == STARTED:
+                    started.add(number)
+                    continue
+                started.discard(number)
+                state.finished += 1
                 if outcome == OK:
                     state.done.add(number)
                 elif outcome == UNKNOWN:
                     state.unknown.add(number)
+        for number in started:  # killed while in flight: it may have happened
+            state.unknown.add(number)
         if state.torn:
             log.warning("journal %s: ignored %d unreadable line(s)", self.path, state.torn)
         return state
@@ -118,6 +130,10 @@ class Journal:
         if result.error is not None:
             entry["e"] = f"{error_reason(result.error)}: {result.error.message}"[:300]
         self._write(json.dumps(entry, ensure_ascii=False))
+
+    def record_started(self, target: Target) -> None:
+        """Write-ahead line for a non-idempotent operation about to be sent."""
+        self._write(f'{{"n": "{target.number}", "o": "{STARTED}"}}')
 
     def _write(self, line: str) -> None:
         f = self._file

@@ -29,11 +29,17 @@ class Target:
 _NUMBER_KEYS = ("number", "msisdn", "phone")
 
 
+def _column(key: object) -> str:
+    """A column name as written by people and spreadsheets: BOM, case and padding ignored."""
+    return str(key).lstrip("\ufeff").strip().lower()
+
+
 def parse_target(value: Any) -> Target:
     """A `Target` with every field normalised; `InvalidInputError` names the bad field.
 
-    Accepts a number (`str`/`int`), a `Target`, or a mapping with `number` (or `msisdn`)
-    and optional `iccid`/`imsi` (a CSV row).
+    Accepts a number (`str`/`int`), a `Target`, or a mapping with `number` (or `msisdn`,
+    `phone`; any case, a BOM or padding around the name) and optional `iccid`/`imsi`
+    (a CSV row).
     """
     number: Any
     iccid: Any
@@ -41,9 +47,10 @@ def parse_target(value: Any) -> Target:
     if isinstance(value, Target):
         number, iccid, imsi = value.number, value.iccid, value.imsi
     elif isinstance(value, Mapping):
-        number = next((value[k] for k in _NUMBER_KEYS if value.get(k) not in (None, "")), None)
-        iccid = value.get("iccid") or None
-        imsi = value.get("imsi") or None
+        row = {_column(k): v for k, v in value.items()}
+        number = next((row[k] for k in _NUMBER_KEYS if row.get(k) not in (None, "")), None)
+        iccid = row.get("iccid") or None
+        imsi = row.get("imsi") or None
     else:
         number, iccid, imsi = value, None, None
     return Target(

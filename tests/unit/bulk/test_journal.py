@@ -60,3 +60,20 @@ def test_a_journal_of_another_run_is_refused(tmp_path: Path) -> None:
         Journal(path, "change_packet", {"packet_id": 4, "date": "2026-12-01"}).load()
     with pytest.raises(sa.InvalidInputError):
         Journal(path, "block", {}).load()
+
+
+def test_a_started_line_without_an_outcome_reads_as_unknown(tmp_path: Path) -> None:
+    """Write-ahead: killed while in flight → unknown; started then finished → its outcome."""
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, "send_sms", {"type": "call"})
+    journal.open()
+    for number in ("79000000001", "79000000002", "79000000003"):
+        journal.record_started(sa.Target(number))
+    journal.record(_result("79000000002", OK))
+    journal.record(_result("79000000003", FAILED))
+    journal.close()
+    state = Journal(path, "send_sms", {"type": "call"}).load()
+    assert "79000000001" in state.unknown  # the process died before its answer
+    assert "79000000002" in state.done and "79000000002" not in state.unknown
+    assert "79000000003" not in state.unknown and "79000000003" not in state.done
+    assert state.finished == 2

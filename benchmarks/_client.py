@@ -230,7 +230,7 @@ def main() -> None:
     pairs: Any = read_targets(args.targets, args.n)
     if not args.stream:
         pairs = list(pairs)
-    importlib.import_module({"sdk": "simapi_async"}.get(args.variant, args.variant))
+    importlib.import_module({"sdk": "simapi_async", "raw": "aiohttp"}.get(args.variant, "httpx"))
     ok, failed = asyncio.run(RUNNERS[args.variant](args, password, pairs))
     elapsed = _clock["elapsed_s"]
     done = ok + failed

@@ -148,27 +148,34 @@ def _cdr(r: dict[str, Any]) -> list[str]:
 
 
 def _profile(r: dict[str, Any]) -> list[str]:
-    out = [f"## Profile (py-spy, scenario 1, N={r['n']:,}, C={r['concurrency']})", ""]
+    out = ["## Profile (py-spy; see `_profile.py`)", ""]
+    stub = r.get("stub")
+    if stub:
+        out += [f"The SDK's own work per bulk target, HTTP stubbed out "
+                f"({stub['sdk_us_per_op']:.1f} µs CPU/op in all), self time:", "",
+                "| function | µs/op |", "|---|---|"]
+        out += [f"| `{x['function']}` | {x['us_per_op']} |" for x in stub["top_self"][:12]]
+        out += [""]
+    out += [f"End to end, scenario 1 (N={r['n']:,}, C={r['concurrency']}), self time by "
+            "layer, approximate (py-spy keeps fewer samples of the SDK's deeper stacks):", ""]
     for variant, p in r["variants"].items():
         layers = ", ".join(f"{k} {x}" for k, x in p["layers_us_per_op"].items())
-        out += [f"- {variant}: {p['cpu_us_per_op']:.0f} µs CPU/op; self time by layer "
-                f"(µs/op): {layers}"]
-    sdk = r["variants"].get("sdk")
-    if sdk:
-        out += ["", "SDK frames, inclusive (µs/op):", "", "| function | µs/op |", "|---|---|"]
-        out += [f"| `{x['function']}` | {x['us_per_op']} |" for x in sdk["sdk_inclusive"][:12]]
+        out += [f"- {variant}: {p['cpu_us_per_op']:.0f} µs CPU/op; µs/op by layer: {layers}"]
     return [*out, ""]
 
 
 def _proposal(r: dict[str, Any]) -> list[str]:
     if r.get("skipped"):
-        return ["## Proposed hot-path patch", "", f"Not measured: {r['skipped']}", ""]
+        return ["## Proposed hot-path patch", "", f"Not measured: {r['skipped']}. See "
+                "[proposed/README.md](proposed/README.md).", ""]
     rows = [f"| {v} | {_f(s['ops_per_s'])} | {_f(s['cpu_us_per_op'], 1)} |"
             for v, s in r["summary"].items()]
     return [f"## Proposed hot-path patch (`{r['patch']}`), scenario 1, N={r['n']:,}, "
             f"C={r['concurrency']}, {r['rounds']} rounds", "",
             "| variant | ops/s | client CPU µs/op |", "|---|---|---|", *rows, "",
-            f"SDK overhead with the HTTP exchange stubbed out: {r['stub_us_per_op']}", ""]
+            f"SDK overhead with the HTTP exchange stubbed out (`_overhead`, CPU per target): "
+            f"{r['stub_us_per_op']}. What the patch changes, and each change's effect: "
+            "[proposed/README.md](proposed/README.md).", ""]
 
 
 SECTIONS = {"throughput": _throughput, "latency": _latency, "memory": _memory,

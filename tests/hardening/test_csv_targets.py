@@ -58,10 +58,6 @@ def test_rows_of_an_excel_csv_read_with_utf8_sig() -> None:
                       "invalid number"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parse_target matches the column names 'number'/'msisdn'/'phone' exactly: a header "
-    "read with the BOM still on it ('\\ufeffnumber'), or 'Number'/'MSISDN', finds no "
-    "number (reported; the CLI's reader normalises its header itself)"))
 @pytest.mark.parametrize("key", ["\ufeffnumber", "Number", "MSISDN", " phone "])
 def test_header_spelling_of_the_number_column(key: str) -> None:
     """A row keyed by the BOM-prefixed, capitalised or padded column name still parses."""

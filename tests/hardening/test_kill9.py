@@ -113,17 +113,16 @@ async def test_kill_9_then_resume_repeats_no_finished_target(
           f"{sum(writes.values()) - TARGETS} sent twice")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the journal records finished targets only: a send_sms the server applied whose answer "
-    "never reached the killed process is sent again on resume (needs a write-ahead "
-    "'started' line that a resume reads as outcome unknown)"))
 async def test_kill_9_during_send_sms_then_resume_sends_no_second_sms(tmp_path: Path) -> None:
-    """An SMS the server sent but whose answer the killed run never saw is not resent."""
+    """An SMS the server sent but whose answer the killed run never saw is not resent:
+    its write-ahead line makes it "unknown" on resume (skipped, exit status 1)."""
     emu = ChaosEmulator(sims=300, seed=32, fast=True)
     moment, held = asyncio.Event(), asyncio.Event()
+    held_number: list[str] = []
 
     async def hold_the_50th(request: web.Request) -> None:
         if emu.stats.requests["send_sms"] == 50 and not moment.is_set():
+            held_number.append(request.path.rsplit("/", 1)[-1])
             moment.set()  # applied; its answer never leaves before the kill
             await held.wait()
 
@@ -131,11 +130,17 @@ async def test_kill_9_during_send_sms_then_resume_sends_no_second_sms(tmp_path: 
     async with emu:
         numbers = tmp_path / "numbers.txt"
         numbers.write_text("\n".join(emu.fleet.numbers) + "\n")
-        args = ("send-sms", str(numbers), "--type", "call", "--journal",
-                str(tmp_path / "sms.jsonl"))
+        journal = tmp_path / "sms.jsonl"
+        args = ("send-sms", str(numbers), "--type", "call", "--journal", str(journal))
         await _kill_when(await _simapi(emu, tmp_path, "first", *args), moment)
         held.set()
         emu.on_processed = None
+        in_flight = {n for n, o in _journal_outcomes(journal).items() if o == "started"}
         rerun = await _simapi(emu, tmp_path, "second", *args)
-        await rerun.wait()
+        assert await rerun.wait() == 1  # complete, but with outcomes left unknown
+    sent = {n: len(s.sms_sent) for n, s in emu.fleet.sims.items()}
     assert emu.stats.duplicates("send_sms") == {}
+    assert held_number[0] in in_flight
+    assert sent[held_number[0]] == 1
+    assert {n for n, count in sent.items() if count != 1} <= in_flight
+    assert _summary(tmp_path, "second")["total"] == 300

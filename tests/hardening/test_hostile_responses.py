@@ -336,3 +336,18 @@ async def test_a_peer_that_does_not_speak_http(reply: bytes) -> None:
     # Three attempts; aiohttp itself resends an idempotent GET once when the peer hangs up
     # without answering (RFC 9112 §9.3.1), so up to two connections per attempt.
     assert 3 <= connections <= 6
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bulk's _maybe_done counts only 5xx and connection errors as 'may have happened': a 2xx "
+    "it could not read is reported failed, so a resume would send the SMS again (reported)"))
+@pytest.mark.parametrize("body", [b"<html>SMS queued</html>", b'{"success": "maybe"}'])
+async def test_unreadable_2xx_to_send_sms_is_an_unknown_outcome(body: bytes) -> None:
+    """A send_sms answered 2xx with a body the SDK cannot read was accepted by the
+    server: bulk reports its outcome unknown (never resent), not failed."""
+    targets = [sa.Target(f"7918111{i:04d}") for i in range(3)]
+    async with serve(_answer(200, body, "text/html")) as server, \
+            session_on(server.base_url) as api:
+        report = await api.bulk.send_sms(targets, type="call")
+    assert report.failed == 3
+    assert report.unknown == 3

@@ -25,6 +25,7 @@ from .._exceptions import (
     APIConnectionError,
     InvalidInputError,
     NotAttemptedError,
+    ResponseFormatError,
     ServerError,
     SimApiError,
 )
@@ -331,7 +332,9 @@ class BulkRun:
             return False
         if isinstance(exc, APIConnectionError):
             return exc.reached_server is not False
-        return isinstance(exc, ServerError) and exc.status >= 500
+        if isinstance(exc, ResponseFormatError):
+            return True  # the server accepted it (2xx) but its answer was unreadable
+        return isinstance(exc, ServerError) and (exc.status >= 500 or 200 <= exc.status < 300)
 
     async def _emit(self, result: ItemResult) -> None:
         if result.skipped is None and self.journal is not None:

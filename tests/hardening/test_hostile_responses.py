@@ -338,9 +338,6 @@ async def test_a_peer_that_does_not_speak_http(reply: bytes) -> None:
     assert 3 <= connections <= 6
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bulk's _maybe_done counts only 5xx and connection errors as 'may have happened': a 2xx "
-    "it could not read is reported failed, so a resume would send the SMS again (reported)"))
 @pytest.mark.parametrize("body", [b"<html>SMS queued</html>", b'{"success": "maybe"}'])
 async def test_unreadable_2xx_to_send_sms_is_an_unknown_outcome(body: bytes) -> None:
     """A send_sms answered 2xx with a body the SDK cannot read was accepted by the

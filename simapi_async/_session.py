@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -131,6 +132,8 @@ class AsyncSession:
         endpoint_overrides: Mapping[str, Mapping[str, Any]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        traces = _check_plumbing(session, trace_configs, endpoint_overrides,
+                                 allow_insecure_http)
         self._base = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if (login is None) != (password is None):
             field = "password" if password is None else "login"
@@ -175,7 +178,7 @@ class AsyncSession:
         )
         self._http = session
         self._owns_http = session is None
-        self._trace_configs = list(trace_configs or ())
+        self._trace_configs = traces
         self._closed = False
         self._headers = {
             "Accept": "application/json",
@@ -552,9 +555,45 @@ def _retry_policy(retry: RetryPolicy | None, max_retries: int) -> RetryPolicy:
 def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     if isinstance(timeout, aiohttp.ClientTimeout):
         return timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise InvalidInputError("timeout", timeout, "must be seconds > 0 or a ClientTimeout")
-    return aiohttp.ClientTimeout(total=float(timeout))
+    seconds = math.nan
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        try:
+            seconds = float(timeout)
+        except OverflowError:  # an int too big for a float
+            seconds = math.inf
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InvalidInputError(
+            "timeout", timeout, "must be a finite number of seconds > 0 or a ClientTimeout"
+        )
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+def _check_plumbing(
+    session: object, trace_configs: object, endpoint_overrides: object,
+    allow_insecure_http: object,
+) -> list[aiohttp.TraceConfig]:
+    """Refuse the wrong type for the session's plumbing arguments now, not at the first
+    request; returns the trace configs as a list."""
+    if session is not None and not isinstance(session, aiohttp.ClientSession):
+        raise InvalidInputError("session", session, "must be an aiohttp.ClientSession")
+    if not isinstance(allow_insecure_http, bool):  # "false" from a config file is truthy
+        raise InvalidInputError("allow_insecure_http", allow_insecure_http, "must be a bool")
+    if endpoint_overrides is not None and not (
+        isinstance(endpoint_overrides, Mapping)
+        and all(isinstance(v, Mapping) for v in endpoint_overrides.values())
+    ):
+        raise InvalidInputError(
+            "endpoint_overrides", endpoint_overrides,
+            "must map operation names to {'method'|'path'|'retry_safe': value}",
+        )
+    if trace_configs is None:
+        return []
+    configs = list(trace_configs) if isinstance(trace_configs, list | tuple) else None
+    if configs is None or not all(isinstance(t, aiohttp.TraceConfig) for t in configs):
+        raise InvalidInputError(
+            "trace_configs", trace_configs, "must be a list of aiohttp.TraceConfig"
+        )
+    return configs
 
 
 def _check_base_url(base_url: object, *, allow_insecure_http: bool) -> str:

@@ -137,3 +137,18 @@ def test_a_leading_byte_order_mark_is_dropped(
     assert normalize(value) == expected
     with pytest.raises(sa.InvalidInputError):
         normalize("7918\ufeff1111111")  # elsewhere it is still a foreign character
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("timeout", float("inf")), ("timeout", 10**400), ("timeout", float("nan")),
+    ("session", "not a session"), ("trace_configs", "x"), ("trace_configs", 5),
+    ("trace_configs", [object()]), ("endpoint_overrides", ["block"]),
+    ("endpoint_overrides", {"block": "PUT"}), ("allow_insecure_http", "false"),
+    ("allow_insecure_http", 1),
+])
+def test_session_plumbing_arguments_are_validated(option: str, value: Any) -> None:
+    """A wrong type for timeout, session, trace_configs, endpoint_overrides or
+    allow_insecure_http is InvalidInputError when the session is created (not an
+    AttributeError at the first request, nor a truthy "false" allowing plain http)."""
+    with pytest.raises(sa.InvalidInputError, match=option):
+        sa.AsyncSession("https://portal.example", token="t0ken", **{option: value})

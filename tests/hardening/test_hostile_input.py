@@ -285,7 +285,9 @@ RUN_OPTIONS: dict[str, st.SearchStrategy[Any]] = {
                                           (0,), [0, 2], (-1, 2)]),
     "retry_unknown": st.booleans(),
     "keep_failures": PAGES,
-    "progress_interval": st.floats(0, 1) | GARBAGE,
+    # (An int too big for a float is pinned by an xfail below, not drawn here.)
+    "progress_interval": st.floats(0, 1) | st.sampled_from(
+        ["x", None, -1, float("nan"), float("inf"), True, [], 10**30]),
     "on_progress": st.sampled_from([None, 5, "x", lambda progress: None]),
     "journal": st.sampled_from([123, b"\x00", object(), "", 1.5]),
 }
@@ -319,10 +321,17 @@ def test_bulk_options_and_targets(wire: Wire, data: st.DataObject) -> None:
     assert all(isinstance(r.error, sa.SimApiError) for r in report.failures)
 
 
+_OVERFLOW = pytest.mark.xfail(strict=True, reason=(
+    "float() of an int too big for a float escapes as OverflowError: bulk's "
+    "progress_interval check and RateLimiter.rate (reported)"))
+
+
 @pytest.mark.parametrize(("option", "value"), [
     ("journal", 123), ("journal", ""), ("keep_failures", "x"), ("on_progress", 5),
     ("progress_interval", "x"), ("targets", [10**5000]), ("concurrency", 0),
     ("rate_limit", float("nan")), ("max_failures", -1), ("shard", "a/b"),
+    pytest.param("progress_interval", 10**5000, marks=_OVERFLOW, id="progress_interval-10e5000"),
+    pytest.param("rate_limit", 10**400, marks=_OVERFLOW, id="rate_limit-10e400"),
 ])
 def test_bulk_refuses_bad_options_before_sending(wire: Wire, option: str, value: Any) -> None:
     """A bad run option (or a target that cannot even be shown) raises InvalidInputError
@@ -338,3 +347,16 @@ def test_bulk_refuses_bad_options_before_sending(wire: Wire, option: str, value:
         return
     assert isinstance(report, sa.InvalidInputError), repr(report)
     assert [u for _, u, _ in sent if not u.path.endswith("/login")] == []
+
+
+@pytest.mark.xfail(strict=True, raises=(OverflowError, ZeroDivisionError), reason=(
+    "RateLimiter.rate accepts inf (then 1/0 when read) and lets float() overflow (reported)"))
+@pytest.mark.parametrize("rate", [10**400, float("inf")], ids=["10e400", "inf"])
+def test_session_rate_limit_must_be_finite(rate: Any) -> None:
+    """rate_limit must be a finite number of requests per second."""
+    def rate_of_a_session() -> float | None:
+        api = sa.AsyncSession("https://portal.example", token="t0ken", rate_limit=rate)
+        return None if api.rate_limiter is None else api.rate_limiter.rate
+
+    with pytest.raises(sa.InvalidInputError, match="rate_limit"):
+        rate_of_a_session()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -41,9 +42,16 @@ class RateLimiter:
 
     @rate.setter
     def rate(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise InvalidInputError("rate_limit", value, "must be a number of requests/s > 0")
-        self._interval = 1.0 / float(value)
+        reason = "must be a finite number of requests/s > 0"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError("rate_limit", value, reason)
+        try:
+            rate = float(value)
+        except OverflowError:
+            raise InvalidInputError("rate_limit", value, reason) from None
+        if not 0 < rate < math.inf:
+            raise InvalidInputError("rate_limit", value, reason)
+        self._interval = 1.0 / rate
 
     def reserve(self) -> float:
         """Take the next slot; returns how long to wait for it (seconds, >= 0)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -194,7 +195,12 @@ class BulkRun:
         """Yield every target's result as it completes."""
         if self.journal is not None:
             self.previous = self.journal.load()
-            self.journal.open()
+            try:
+                self.journal.open()
+            except OSError as exc:
+                raise InvalidInputError(
+                    "journal", str(self.journal.path), f"cannot be written: {exc.strerror or exc}"
+                ) from exc
         self._started = time.monotonic()
         tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
         finisher = asyncio.create_task(self._finish_when_done(tasks))
@@ -398,9 +404,16 @@ def _check_path(value: object) -> str | os.PathLike[str]:
 
 
 def _check_number(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidInputError(field, value, "must be a number of seconds >= 0")
-    return float(value)
+    reason = "must be a finite number of seconds >= 0"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(field, value, reason)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise InvalidInputError(field, value, reason) from None
+    if not 0 <= seconds < math.inf:
+        raise InvalidInputError(field, value, reason)
+    return seconds
 
 
 def _check_count(field: str, value: object) -> int:

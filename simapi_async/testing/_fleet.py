@@ -342,10 +342,12 @@ def _build(sims: int, seed: int, client_sizes: tuple[int, int]) -> Fleet:
     sizes: list[int] = []
     while sum(sizes) < sims:
         sizes.append(rng.randint(*client_sizes))
-    if sizes:  # the last client takes the rest; a rest under 50 joins the one before
+    if sizes:  # the last client takes the rest; a small rest joins the one before if it fits
         sizes[-1] = sims - sum(sizes[:-1])
-        if sizes[-1] < 50 and len(sizes) > 1:
-            sizes[-2] += sizes.pop()
+        if len(sizes) > 1 and sizes[-1] < client_sizes[0] \
+                and sizes[-2] + sizes[-1] <= client_sizes[1]:
+            rest = sizes.pop()
+            sizes[-1] += rest
     inns = _inns(rng, len(sizes))
     owner = list(range(sims))
     rng.shuffle(owner)

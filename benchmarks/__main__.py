@@ -26,6 +26,8 @@ def log(text: str) -> None:
 
 
 def _run(command: str, sizes: _scenarios.Sizes, meta: dict[str, Any]) -> None:
+    quick = meta["mode"] == "quick"
+
     def keep(name: str, data: dict[str, Any] | None) -> None:
         if data is not None:
             log(f"  -> {_report.save(name, data, meta).relative_to(_report.HERE.parent)}")
@@ -41,7 +43,8 @@ def _run(command: str, sizes: _scenarios.Sizes, meta: dict[str, Any]) -> None:
                 done.append(_scenarios.latency(server, sizes, log))
                 keep("latency", done[-1])
         keep("connections", _scenarios.connections(
-            [r for r in (_report.load_all().get(k) for k in ("throughput", "latency")) if r]))
+            [r for r in (_report.load_all(quick).get(k) for k in ("throughput", "latency"))
+             if r]))
     if command in ("all", "memory"):
         keep("memory", _scenarios.memory(sizes, log))
     if command in ("all", "cdr"):
@@ -87,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "report":
         sizes = _scenarios.Sizes.quick() if args.quick else _scenarios.Sizes.full()
         _run(args.command, sizes, {**_report.machine(), "mode": mode})
-    results = _report.load_all()
-    modes = {r["machine"].get("mode", mode) for r in results.values()}
-    path = _report.HERE / "RESULTS.md"
-    path.write_text(_report.render(results, "/".join(sorted(modes)) or mode))
+    results = _report.load_all(args.quick)
+    path = _report.markdown_path(args.quick)
+    path.write_text(_report.render(results, mode))
     log(f"wrote {path.relative_to(_report.HERE.parent)} ({time.monotonic() - started:.0f} s)")
     return 0
 

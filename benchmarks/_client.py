@@ -77,6 +77,38 @@ async def run_sdk(args: argparse.Namespace, password: str, pairs: Any) -> tuple[
     return report.succeeded, report.failed
 
 
+async def run_sdk_request(args: argparse.Namespace, password: str, pairs: Any) -> tuple[int, int]:
+    """Diagnostic: the raw loop's C workers on a queue, each calling ``api.request("block")``
+    (the session without the bulk engine and the resource layer)."""
+    import simapi_async as sa
+
+    ok = failed = 0
+    queue: asyncio.Queue[Pair] = asyncio.Queue()
+    for pair in pairs:
+        queue.put_nowait(pair)
+    async with sa.AsyncSession(args.base_url, login=args.login, password=password,
+                               max_connections=args.concurrency) as api:
+        await api.authenticate()
+
+        async def worker() -> None:
+            nonlocal ok, failed
+            while True:
+                try:
+                    number, iccid = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                body = await api.request("block", {"number": number, "iccid": iccid})
+                if body is None or body.get("success", True):
+                    ok += 1
+                else:
+                    failed += 1
+
+        _mark_start()
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        _mark_end()
+    return ok, failed
+
+
 async def run_raw(args: argparse.Namespace, password: str, pairs: Any) -> tuple[int, int]:
     import aiohttp
 
@@ -180,11 +212,17 @@ def _mark_start() -> None:
     _clock["gc"] = _GcWatch()
     _clock["wall"] = time.perf_counter()
     _clock["cpu"] = time.process_time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _clock["faults"], _clock["switches"] = usage.ru_minflt, usage.ru_nivcsw + usage.ru_nvcsw
 
 
 def _mark_end() -> None:
     _clock["elapsed_s"] = time.perf_counter() - _clock["wall"]
     _clock["cpu_s"] = time.process_time() - _clock["cpu"]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _clock["faults"] = usage.ru_minflt - _clock["faults"]
+    _clock["switches"] = usage.ru_nivcsw + usage.ru_nvcsw - _clock["switches"]
+    _clock["utime"], _clock["stime"] = usage.ru_utime, usage.ru_stime
     watch = _clock["gc"]
     gc.callbacks.remove(watch._callback)
     _clock["gc_collections"], _clock["gc_s"] = watch.counts, watch.seconds
@@ -206,7 +244,7 @@ def _save_profile(profiler: Any, path: str) -> None:
         out.write(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
-RUNNERS = {"sdk": run_sdk, "raw": run_raw, "httpx": run_httpx}
+RUNNERS = {"sdk": run_sdk, "raw": run_raw, "httpx": run_httpx, "sdk-request": run_sdk_request}
 
 
 def main() -> None:
@@ -230,7 +268,7 @@ def main() -> None:
     pairs: Any = read_targets(args.targets, args.n)
     if not args.stream:
         pairs = list(pairs)
-    importlib.import_module({"sdk": "simapi_async", "raw": "aiohttp"}.get(args.variant, "httpx"))
+    importlib.import_module({"raw": "aiohttp", "httpx": "httpx"}.get(args.variant, "simapi_async"))
     ok, failed = asyncio.run(RUNNERS[args.variant](args, password, pairs))
     elapsed = _clock["elapsed_s"]
     done = ok + failed
@@ -247,6 +285,8 @@ def main() -> None:
         "rss_before_mb": _clock["rss_before_mb"],
         "peak_rss_mb": peak_rss_mb(),
         "gc_collections": _clock["gc_collections"],
+        "page_faults": _clock["faults"],
+        "context_switches": _clock["switches"],
         "gc_us_per_op": _clock["gc_s"] / done * 1e6 if done else 0.0,
     }
     if "sdk_file" in _clock:

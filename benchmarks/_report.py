@@ -1,4 +1,8 @@
-"""Results: JSON files in `benchmarks/results/` and the markdown table `RESULTS.md`."""
+"""Results: JSON files in `benchmarks/results/` and the markdown table `RESULTS.md`.
+
+`--quick` runs keep theirs apart (`results/quick/*.json`, `results/quick/RESULTS.md`), so a
+quick check never overwrites the numbers of a full run.
+"""
 
 from __future__ import annotations
 
@@ -43,17 +47,27 @@ def machine() -> dict[str, Any]:
             "load_average_at_start": os.getloadavg(), "versions": versions}
 
 
+def folder(quick: bool) -> Path:
+    """Where result files go: `results/`, or `results/quick/` for `--quick` runs."""
+    return RESULTS / "quick" if quick else RESULTS
+
+
+def markdown_path(quick: bool) -> Path:
+    return folder(quick) / "RESULTS.md" if quick else HERE / "RESULTS.md"
+
+
 def save(name: str, data: dict[str, Any], meta: dict[str, Any]) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    where = folder(meta.get("mode") == "quick")
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{name}.json"
     path.write_text(json.dumps({"machine": meta, **data}, indent=1, default=str) + "\n")
     return path
 
 
-def load_all() -> dict[str, dict[str, Any]]:
+def load_all(quick: bool = False) -> dict[str, dict[str, Any]]:
     found = {}
     for name in ORDER:
-        path = RESULTS / f"{name}.json"
+        path = folder(quick) / f"{name}.json"
         if path.exists():
             found[name] = json.loads(path.read_text())
     return found
@@ -71,9 +85,9 @@ def _verdicts(targets: dict[str, Any]) -> list[str]:
 def render(results: dict[str, dict[str, Any]], mode: str) -> str:
     """RESULTS.md from whatever result files exist."""
     out = ["# Benchmark results", "",
-           f"Regenerate with `python -m benchmarks all` ({mode} sizes this time; see "
-           "README.md). Medians of alternated runs; every client run is its own process "
-           "against an emulator process on loopback.", ""]
+           f"Regenerate with `python -m benchmarks all{' --quick' if mode == 'quick' else ''}`"
+           f" ({mode} sizes; see README.md). Medians of alternated runs; every client run is "
+           "its own process against an emulator process on loopback.", ""]
     meta = next(iter(results.values()))["machine"] if results else machine()
     v = meta["versions"]
     load = ", ".join(f"{x:.1f}" for x in meta["load_average_at_start"])
@@ -167,7 +181,7 @@ def _profile(r: dict[str, Any]) -> list[str]:
 def _proposal(r: dict[str, Any]) -> list[str]:
     if r.get("skipped"):
         return ["## Proposed hot-path patch", "", f"Not measured: {r['skipped']}. See "
-                "[proposed/README.md](proposed/README.md).", ""]
+                "`benchmarks/proposed/README.md`.", ""]
     rows = [f"| {v} | {_f(s['ops_per_s'])} | {_f(s['cpu_us_per_op'], 1)} |"
             for v, s in r["summary"].items()]
     return [f"## Proposed hot-path patch (`{r['patch']}`), scenario 1, N={r['n']:,}, "
@@ -175,7 +189,7 @@ def _proposal(r: dict[str, Any]) -> list[str]:
             "| variant | ops/s | client CPU µs/op |", "|---|---|---|", *rows, "",
             f"SDK overhead with the HTTP exchange stubbed out (`_overhead`, CPU per target): "
             f"{r['stub_us_per_op']}. What the patch changes, and each change's effect: "
-            "[proposed/README.md](proposed/README.md).", ""]
+            "`benchmarks/proposed/README.md`.", ""]
 
 
 SECTIONS = {"throughput": _throughput, "latency": _latency, "memory": _memory,

@@ -136,6 +136,14 @@ class TokenManager:
         state = "set" if self._token else "none"
         return f"<TokenManager token={state} generation={self.generation}>"
 
+    def current(self) -> tuple[str, int] | None:
+        """The token and its generation when it is valid and not due for renewal, without
+        awaiting anything (the request path's fast case); else None: use `get()`."""
+        token = self._token
+        if token is not None and (self._renew_at is None or self._clock() < self._renew_at):
+            return token, self.generation
+        return None
+
     async def get(self) -> tuple[str, int]:
         token = self._token
         if token is not None:

@@ -101,14 +101,15 @@ class Endpoint:
         path_values: dict[str, str] = {}
         query: list[tuple[str, str]] = []
         body: dict[str, Any] | None = {} if self._has_body else None
+        get = args.get
         for p in self.params:
-            value = args.get(p.name)
+            value = get(p.name)
             if value is None:
                 if p.required:
                     raise InvalidInputError(p.name, value, f"is required by {self.name}")
                 continue
             if p.where is In.PATH:
-                text = str(value)
+                text = value if type(value) is str else str(value)
                 if not _SAFE_PATH_VALUE.fullmatch(text):
                     raise InvalidInputError(p.name, value, "must be a validated digit string")
                 path_values[p.name] = text
@@ -116,7 +117,9 @@ class Endpoint:
                 if p.many:
                     query.extend((p.name, _query_value(v)) for v in value)
                 else:
-                    query.append((p.name, _query_value(value)))
+                    query.append(
+                        (p.name, value if type(value) is str else _query_value(value))
+                    )
             else:
                 assert body is not None
                 body[p.name] = value
@@ -126,7 +129,10 @@ class Endpoint:
                 "parameter", sorted(unknown)[0], f"is not a parameter of {self.name}"
             )
         for group in self.one_of:
-            if all(args.get(n) is None for n in group):
+            for n in group:
+                if get(n) is not None:
+                    break
+            else:
                 raise InvalidInputError(
                     " or ".join(group), None, f"one of them is required by {self.name}"
                 )

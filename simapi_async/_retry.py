@@ -165,11 +165,43 @@ class Retrier:
 
     async def call(self, attempt: Callable[[], Awaitable[T]], *, retry_safe: bool) -> T:
         """Await `attempt()` until it succeeds, a retry is not allowed, or tries run out."""
-        if self.policy.max_retries == 0:
+        try:
+            result: T = await attempt()
+        except SimApiError as exc:
+            failure = exc
+        else:
+            self.succeeded()
+            return result
+        return await self.after_failure(failure, attempt, retry_safe=retry_safe)
+
+    def succeeded(self) -> None:
+        """A call succeeded (at its first attempt): the retry budget refills."""
+        if self.budget is not None:
+            self.budget.refill()
+
+    async def after_failure(
+        self, failure: SimApiError, attempt: Callable[[], Awaitable[T]], *, retry_safe: bool
+    ) -> T:
+        """Go on after a first attempt failed with `failure`: re-raise it when it may not be
+        retried, else retry `attempt` under the policy.
+
+        The first attempt runs bare (`backoff` costs microseconds per call even when nothing
+        fails, and most calls succeed at once); here the failure enters the backoff loop as
+        its first try, re-raised there once, so delays, counts and the budget are as if
+        backoff had run it.
+        """
+        if self.policy.max_retries == 0 or not should_retry(failure, retry_safe=retry_safe):
+            raise failure
+        first: list[BaseException] = [failure]
+
+        async def again() -> T:
+            if first:
+                raise first.pop()
             return await attempt()
+
         runner = self._safe if retry_safe else self._unsafe
-        result: T = await runner(attempt)
-        return result
+        retried: T = await runner(again)
+        return retried
 
     @staticmethod
     async def _run(attempt: Callable[[], Awaitable[T]]) -> T:
@@ -184,8 +216,7 @@ class Retrier:
         return not should_retry(exc, retry_safe=False)
 
     def _succeeded(self, details: Any) -> None:
-        if self.budget is not None:
-            self.budget.refill()
+        self.succeeded()
 
     def _waits(self) -> Generator[float | None, BaseException, None]:
         """backoff's wait generator: receives each failure, yields the delay before a retry.

@@ -186,6 +186,8 @@ class AsyncSession:
             "User-Agent": f"simapi_async/{__version__} python/{platform.python_version()} "
             f"aiohttp/{aiohttp.__version__}",
         }
+        self._auth_token: str | None = None
+        self._auth_headers: dict[str, str] = {}
         self._attach_resources()
 
     def _attach_resources(self) -> None:
@@ -333,15 +335,24 @@ class AsyncSession:
             ) from None
         url = self._base + path
 
+        try:
+            result = await self._authenticated_attempt(endpoint, url, query, data)
+        except SimApiError as exc:
+            failure = exc
+        else:
+            self._retrier.succeeded()
+            return result
+
         async def attempt() -> Any:
             return await self._authenticated_attempt(endpoint, url, query, data)
 
-        return await self._retrier.call(attempt, retry_safe=endpoint.retry_safe)
+        return await self._retrier.after_failure(failure, attempt, retry_safe=endpoint.retry_safe)
 
     async def _authenticated_attempt(
         self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None
     ) -> Any:
-        token, generation = await self._tokens.get()
+        current = self._tokens.current()
+        token, generation = current if current is not None else await self._tokens.get()
         status, raw, headers = await self._send(endpoint.method, url, query, data, token)
         if status == 401 and self._tokens.can_login:
             # One re-login and one replay; a 401 means the server did not act on it.
@@ -387,7 +398,10 @@ class AsyncSession:
         http = self._client()
         headers = self._headers
         if token is not None:
-            headers = {**headers, "Authorization": "Bearer " + token}
+            if token is not self._auth_token:  # one headers dict per token, not per request
+                self._auth_token = token
+                self._auth_headers = {**headers, "Authorization": "Bearer " + token}
+            headers = self._auth_headers
         self._requests += 1
         call = CALL_STATS.get()
         if call is not None:

@@ -211,6 +211,7 @@ def _digits_from(
 _ICCID_EXPECTED: Final = "expected 19 or 20 digits (an ICCID like 8970199220150123456)"
 _ICCID_SHAPE: Final = re.compile(r"[0-9](?:[ \-]*[0-9])*")
 _DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_DOUBLED_BYTES: Final = bytes.maketrans(b"0123456789", b"0246813579")
 #: ICCIDs already reported as failing Luhn, so a bulk job logs each one once.
 _LUHN_WARNED: set[str] = set()
 _LUHN_WARNED_MAX: Final = 4096
@@ -220,9 +221,9 @@ def luhn_ok(digits: str) -> bool:
     """Whether `digits` (ASCII digits, check digit last) passes the Luhn check."""
     if not (digits.isascii() and digits.isdigit()):
         return False
-    total = sum(ord(c) - 48 for c in digits[-1::-2])
-    total += sum(_DOUBLED[ord(c) - 48] for c in digits[-2::-2])
-    return total % 10 == 0
+    raw = digits.encode()  # sums of bytes run in C: ~4x faster than a generator
+    return (sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED_BYTES))
+            - 48 * len(raw)) % 10 == 0
 
 
 def luhn_check_digit(partial: str) -> str:

@@ -188,21 +188,13 @@ class BulkRun:
         self._started = 0.0
         self._last_progress = 0.0
         self._base_stats = api.stats
+        self._direct: Callable[[ItemResult], Any] | None = None
 
     # -- driving ------------------------------------------------------------------------
 
     async def stream(self) -> AsyncIterator[ItemResult]:
         """Yield every target's result as it completes."""
-        if self.journal is not None:
-            self.previous = self.journal.load()
-            try:
-                self.journal.open()
-            except OSError as exc:
-                raise InvalidInputError(
-                    "journal", str(self.journal.path), f"cannot be written: {exc.strerror or exc}"
-                ) from exc
-        self._started = time.monotonic()
-        tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
+        tasks = self._start()
         finisher = asyncio.create_task(self._finish_when_done(tasks))
         try:
             while True:
@@ -213,25 +205,52 @@ class BulkRun:
                 yield item
             await finisher  # re-raises a failure of the targets iterable
         finally:
-            try:
-                for task in (*tasks, finisher):
-                    task.cancel()
-                await asyncio.gather(*tasks, finisher, return_exceptions=True)
-            finally:
-                self._close()  # even when cancelled again while waiting for the workers
+            await self._shutdown([*tasks, finisher])
 
     async def run(self, on_result: ResultHook | None = None) -> BulkReport:
         """Run to the end; `on_result` (function or coroutine function) sees every result."""
         if on_result is not None and not callable(on_result):
             raise InvalidInputError("on_result", on_result, "must be a function")
         is_async = on_result is not None and inspect.iscoroutinefunction(on_result)
+        if not is_async:
+            # No consumer task and no queue: each worker hands its result straight to the
+            # (plain) hook. A coroutine hook goes through stream(), so it is never run
+            # concurrently with itself.
+            self._direct = on_result if on_result is not None else _ignore
+            await self._run_direct()
+            return self.report
+        assert on_result is not None
         async for result in self.stream():
-            if on_result is not None:
-                if is_async:
-                    await on_result(result)
-                else:
-                    on_result(result)
+            await on_result(result)
         return self.report
+
+    async def _run_direct(self) -> None:
+        tasks = self._start()
+        try:
+            await asyncio.gather(*tasks)  # a failing iterable or hook ends the run
+        finally:
+            await self._shutdown(tasks)
+
+    def _start(self) -> list[asyncio.Task[None]]:
+        """Read the journal, open it for appending, start the workers."""
+        if self.journal is not None:
+            self.previous = self.journal.load()
+            try:
+                self.journal.open()
+            except OSError as exc:
+                raise InvalidInputError(
+                    "journal", str(self.journal.path), f"cannot be written: {exc.strerror or exc}"
+                ) from exc
+        self._started = time.monotonic()
+        return [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        try:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._close()  # even when cancelled again while waiting for the workers
 
     async def _finish_when_done(self, tasks: list[asyncio.Task[None]]) -> None:
         try:
@@ -349,7 +368,10 @@ class BulkRun:
         if not result.ok and result.skipped is None:
             self._check_failures()
         self._progress()
-        await self._results.put(result)
+        if self._direct is not None:
+            self._direct(result)
+        else:
+            await self._results.put(result)
 
     def _check_failures(self) -> None:
         limit = self.max_failures
@@ -379,6 +401,10 @@ class BulkRun:
             done=r.total, succeeded=r.succeeded, failed=r.failed, skipped=r.skipped,
             in_flight=self.in_flight, elapsed=now - self._started, concurrency=self.gate.limit,
         ))
+
+
+def _ignore(result: ItemResult) -> None:
+    return None
 
 
 def _shown(raw: Any) -> str:

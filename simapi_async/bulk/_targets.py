@@ -53,11 +53,12 @@ def parse_target(value: Any) -> Target:
         imsi = row.get("imsi") or None
     else:
         number, iccid, imsi = value, None, None
-    return Target(
-        normalize_number(number),
-        None if iccid is None else normalize_iccid(iccid),
-        None if imsi is None else normalize_imsi(imsi),
-    )
+    n = normalize_number(number)
+    c = None if iccid is None else normalize_iccid(iccid)
+    i = None if imsi is None else normalize_imsi(imsi)
+    if type(value) is Target and n == number and c == iccid and i == imsi:
+        return value  # already in normal form: no second object
+    return Target(n, c, i)
 
 
 def in_shard(number: str, shard: tuple[int, int] | None) -> bool:

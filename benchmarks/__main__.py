@@ -1,8 +1,8 @@
 """``python -m benchmarks COMMAND [--quick]``: run scenarios, write results, render RESULTS.md.
 
-Commands: ``all`` (every scenario, the profile and the proposed patch's before/after),
+Commands: ``all`` (every scenario and the profile),
 ``throughput`` (scenario 1, with 4), ``latency`` (2, with 4), ``memory`` (3), ``cdr`` (5),
-``profile``, ``proposal``, ``report`` (re-render RESULTS.md from results/*.json), and
+``profile``, ``report`` (re-render RESULTS.md from results/*.json), and
 ``bulk``: a quick side-by-side of the SDK's bulk engine and raw aiohttp in one run.
 """
 
@@ -14,11 +14,9 @@ import time
 from typing import Any
 
 from . import _report, _scenarios
-from ._proposal import proposal
 from ._runner import Server, alternate, summarize
 
-COMMANDS = ("all", "throughput", "latency", "memory", "cdr", "profile", "proposal",
-            "report", "bulk")
+COMMANDS = ("all", "throughput", "latency", "memory", "cdr", "profile", "report", "bulk")
 
 
 def log(text: str) -> None:
@@ -53,8 +51,6 @@ def _run(command: str, sizes: _scenarios.Sizes, meta: dict[str, Any]) -> None:
         from ._profile import profile
 
         keep("profile", profile(n=20_000, log=log))
-    if command in ("all", "proposal"):
-        keep("proposal", proposal(sizes.throughput_n, sizes.throughput_reps, log=log))
 
 
 def bulk(n: int, concurrency: int, rounds: int) -> None:

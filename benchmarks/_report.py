@@ -17,7 +17,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ("throughput", "latency", "memory", "connections", "cdr", "profile", "proposal")
+ORDER = ("throughput", "latency", "memory", "connections", "cdr", "profile")
 
 
 def machine() -> dict[str, Any]:
@@ -178,20 +178,5 @@ def _profile(r: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-def _proposal(r: dict[str, Any]) -> list[str]:
-    if r.get("skipped"):
-        return ["## Proposed hot-path patch", "", f"Not measured: {r['skipped']}. See "
-                "`benchmarks/proposed/README.md`.", ""]
-    rows = [f"| {v} | {_f(s['ops_per_s'])} | {_f(s['cpu_us_per_op'], 1)} |"
-            for v, s in r["summary"].items()]
-    return [f"## Proposed hot-path patch (`{r['patch']}`), scenario 1, N={r['n']:,}, "
-            f"C={r['concurrency']}, {r['rounds']} rounds", "",
-            "| variant | ops/s | client CPU µs/op |", "|---|---|---|", *rows, "",
-            f"SDK overhead with the HTTP exchange stubbed out (`_overhead`, CPU per target): "
-            f"{r['stub_us_per_op']}. What the patch changes, and each change's effect: "
-            "`benchmarks/proposed/README.md`.", ""]
-
-
 SECTIONS = {"throughput": _throughput, "latency": _latency, "memory": _memory,
-            "connections": _connections, "cdr": _cdr, "profile": _profile,
-            "proposal": _proposal}
+            "connections": _connections, "cdr": _cdr, "profile": _profile}

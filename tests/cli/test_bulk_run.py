@@ -131,7 +131,7 @@ def test_sigterm_stops_the_console_script_with_143(tmp_path: Path) -> None:
     with EmulatorThread([middleware(terminate_at_the_30th_block)], sims=300, seed=7) as emu:
         path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers)
         journal = tmp_path / "run.jsonl"
-        proc["p"] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        proc["p"] = subprocess.Popen(
             [sys.executable, "-m", "simapi_async.cli", "bulk", "block", path,
              "--concurrency", "2", "--journal", str(journal)],
             env={**os.environ, **env_for(emu)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--slow", action="store_true", help="without --fast")
     opts = ap.parse_args()
     cmd = [sys.executable, "-m", "simapi_async.testing", "--port", "0", "--sims", "1000"]
-    proc = subprocess.Popen(cmd + ([] if opts.slow else ["--fast"]),  # noqa: S603
+    proc = subprocess.Popen(cmd + ([] if opts.slow else ["--fast"]),
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -52,7 +52,8 @@ def test_number_set_turns_dense_pages_into_bitmaps() -> None:
     for i in range(20_000):
         assert ns.add(str(base + i))
     assert not ns.add(str(base + 4097))
-    assert str(base + 19_999) in ns and str(base + 20_000) not in ns
+    assert str(base + 19_999) in ns
+    assert str(base + 20_000) not in ns
     assert len(ns) == 20_000
     assert any(type(p) is bytearray for p in ns._pages.values())
     assert "abc" not in ns

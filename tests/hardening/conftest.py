@@ -12,7 +12,10 @@ import pytest
 from aiohttp import web
 
 import simapi_async as sa
-from simapi_async.testing import Emulator
+
+from ..helpers import connected, targets_of, texts_of
+
+__all__ = ["connected", "targets_of", "texts_of"]
 
 #: Secrets that must never show up in any text the SDK produces.
 SENTINEL_PASSWORD = "S3NTINEL-pa55-" + "Qx7vR2"
@@ -80,31 +83,10 @@ async def session_on(base_url: str, **kwargs: Any) -> AsyncIterator[sa.AsyncSess
         yield api
 
 
-@asynccontextmanager
-async def connected(emu: Emulator, **kwargs: Any) -> AsyncIterator[sa.AsyncSession]:
-    """A session on the emulator with its credentials."""
-    async with sa.AsyncSession(emu.base_url, login=emu.login, password=emu.password,
-                               **kwargs) as api:
-        yield api
 
 
-def targets_of(emu: Emulator, count: int | None = None) -> list[sa.Target]:
-    """Targets with their ICCIDs (no lookups): the first `count` SIMs of the fleet."""
-    numbers = emu.fleet.numbers if count is None else emu.fleet.numbers[:count]
-    return [sa.Target(n, iccid=emu.fleet.sims[n].iccid) for n in numbers]
 
 
-def texts_of(exc: BaseException) -> list[str]:
-    """str and repr of an exception and of everything chained under it, with url/body."""
-    out: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        out += [str(current), repr(current), str(getattr(current, "url", "")),
-                repr(getattr(current, "body", "")), repr(getattr(current, "headers", ""))]
-        current = current.__cause__ or current.__context__
-    return out
 
 
 def assert_no_secret(texts: list[str], *secrets: str) -> None:

@@ -142,38 +142,33 @@ async def test_timeout_raises_api_timeout_error(mocked: aioresponses, api: sa.As
         await block(api)
 
 
-async def test_retry_after_one_second_is_waited(
-    mocked: aioresponses, api: sa.AsyncSession, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`Retry-After: 1` makes the retry wait exactly 1 s (not the jittered backoff)."""
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff sleeps switched back on, but recorded instead of slept."""
     set_testing(False)
-    waits: list[float] = []
+    recorded: list[float] = []
     real_sleep = asyncio.sleep
 
     async def fake_sleep(seconds: float, *args: Any) -> None:
-        waits.append(seconds)
+        recorded.append(seconds)
         await real_sleep(0)
 
     monkeypatch.setattr(backoff._async.asyncio, "sleep", fake_sleep)
+    return recorded
+
+
+async def test_retry_after_one_second_is_waited(
+    mocked: aioresponses, api: sa.AsyncSession, waits: list[float]
+) -> None:
+    """`Retry-After: 1` makes the retry wait exactly 1 s (not the jittered backoff)."""
     mocked.post(BLOCK, status=429, headers={"Retry-After": "1"}, payload={})
     mocked.post(BLOCK, payload={})
     await block(api)
     assert 1.0 in waits
 
 
-async def test_retry_after_is_capped(
-    mocked: aioresponses, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_retry_after_is_capped(mocked: aioresponses, waits: list[float]) -> None:
     """A Retry-After beyond max_retry_after waits only max_retry_after."""
-    set_testing(False)
-    waits: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(seconds: float, *args: Any) -> None:
-        waits.append(seconds)
-        await real_sleep(0)
-
-    monkeypatch.setattr(backoff._async.asyncio, "sleep", fake_sleep)
     mocked.post(BLOCK, status=503, headers={"Retry-After": "3600"}, payload={})
     mocked.post(BLOCK, payload={})
     policy = sa.RetryPolicy(max_retry_after=2.5)

@@ -11,20 +11,8 @@ from aioresponses import aioresponses
 
 import simapi_async as sa
 
+from ...helpers import texts_of
 from .conftest import BASE, BLOCK, LOGIN, PASSWORD, TOKEN, block
-
-
-def _texts(exc: BaseException) -> list[str]:
-    """str and repr of an exception and of everything chained under it."""
-    out: list[str] = []
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        out += [str(current), repr(current), str(getattr(current, "url", "")),
-                repr(getattr(current, "body", ""))]
-        current = current.__cause__ or current.__context__
-    return out
 
 
 def _assert_clean(texts: list[str]) -> None:
@@ -54,7 +42,7 @@ async def test_failed_logins_never_show_the_password(
     async with sa.AsyncSession(BASE, login="user", password=PASSWORD) as api:
         with pytest.raises(sa.SimApiError) as info:
             await block(api)
-        _assert_clean([*_texts(info.value), repr(api)])
+        _assert_clean([*texts_of(info.value), repr(api)])
     _assert_clean([r.getMessage() for r in caplog.records])
 
 
@@ -77,7 +65,7 @@ async def test_failed_calls_never_show_the_token(
     async with sa.AsyncSession(BASE, login="user", password=PASSWORD) as api:
         with pytest.raises(sa.SimApiError) as info:
             await block(api)
-        _assert_clean([*_texts(info.value), repr(api), repr(api._tokens), repr(api.stats)])
+        _assert_clean([*texts_of(info.value), repr(api), repr(api._tokens), repr(api.stats)])
     _assert_clean([r.getMessage() for r in caplog.records])
 
 

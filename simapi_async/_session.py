@@ -343,23 +343,29 @@ class AsyncSession:
             self._retrier.succeeded()
             return result
 
+        tries = [1]
+
         async def attempt() -> Any:
-            return await self._authenticated_attempt(endpoint, url, query, data)
+            tries[0] += 1
+            return await self._authenticated_attempt(endpoint, url, query, data, tries[0])
 
         return await self._retrier.after_failure(failure, attempt, retry_safe=endpoint.retry_safe)
 
     async def _authenticated_attempt(
-        self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None
+        self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None,
+        attempt: int = 1,
     ) -> Any:
         current = self._tokens.current()
         token, generation = current if current is not None else await self._tokens.get()
-        status, raw, headers = await self._send(endpoint.method, url, query, data, token)
+        status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         if status == 401 and self._tokens.can_login:
             # One re-login and one replay; a 401 means the server did not act on it.
             self._relogins += 1
             self._tokens.invalidate(generation)
             token, generation = await self._tokens.get()
-            status, raw, headers = await self._send(endpoint.method, url, query, data, token)
+            status, raw, headers = await self._send(
+                endpoint.method, url, query, data, token, attempt
+            )
         return self._result(endpoint.method, url, status, raw, headers)
 
     async def _do_login(self) -> LoginResult:
@@ -371,8 +377,13 @@ class AsyncSession:
         url = self._base + path
         data = None if body is None else _dumps(body)
 
+        tries = [0]
+
         async def attempt() -> Any:
-            status, raw, headers = await self._send(endpoint.method, url, query, data, None)
+            tries[0] += 1
+            status, raw, headers = await self._send(
+                endpoint.method, url, query, data, None, tries[0]
+            )
             if status in (401, 403, 422):
                 err = self._status_error(endpoint.method, url, status, raw, headers)
                 raise AuthenticationError(
@@ -391,6 +402,7 @@ class AsyncSession:
         query: list[tuple[str, str]],
         data: bytes | None,
         token: str | None,
+        attempt: int = 1,
     ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
         """One HTTP exchange; aiohttp's errors become ours, with secrets scrubbed."""
         if self._limiter is not None:
@@ -443,8 +455,8 @@ class AsyncSession:
             ) from safe_cause(exc, self._secrets)
         if debug:
             log.debug(
-                "%s %s -> %d (%.1f ms)", method, self._show(url, query), status,
-                (time.perf_counter() - started) * 1000.0,
+                "%s %s -> %d (attempt %d, %.1f ms)", method, self._show(url, query), status,
+                attempt, (time.perf_counter() - started) * 1000.0,
             )
         return status, raw, resp_headers
 

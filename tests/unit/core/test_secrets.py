@@ -81,7 +81,7 @@ async def test_debug_log_shows_requests_with_redacted_url(
     lines = [r.getMessage() for r in caplog.records]
     assert any("POST" in line and "login" in line and "password=%2A%2A%2A" in line
                for line in lines), lines
-    assert any("/sim/block/" in line and "-> 200" in line for line in lines), lines
+    assert any("/sim/block/" in line and "-> 200 (attempt 1," in line for line in lines), lines
     _assert_clean(lines)
 
 
@@ -90,3 +90,18 @@ def test_credentials_repr_hides_password() -> None:
     from simapi_async._auth import Credentials
 
     assert PASSWORD not in repr(Credentials("user", PASSWORD))
+
+
+async def test_debug_log_numbers_the_attempts(
+    mocked: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each retry's log line carries its attempt number."""
+    caplog.set_level(logging.DEBUG, logger="simapi_async")
+    mocked.post(BLOCK, status=503, payload={})
+    mocked.post(BLOCK, status=503, payload={})
+    mocked.post(BLOCK, payload={})
+    async with sa.AsyncSession(BASE, token=TOKEN) as api:
+        await block(api)
+    lines = [r.getMessage() for r in caplog.records if "/sim/block/" in r.getMessage()
+             and "->" in r.getMessage()]
+    assert [line.split("(attempt ")[1].split(",")[0] for line in lines] == ["1", "2", "3"]

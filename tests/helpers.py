@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,4 +35,15 @@ def texts_of(exc: BaseException) -> list[str]:
         out += [str(current), repr(current), str(getattr(current, "url", "")),
                 repr(getattr(current, "body", "")), repr(getattr(current, "headers", ""))]
         current = current.__cause__ or current.__context__
+    return out
+
+
+async def take(it: Any, count: int) -> list[Any]:
+    """The first `count` items of an async iterator, closing it after."""
+    out: list[Any] = []
+    async with contextlib.aclosing(it):
+        async for item in it:
+            out.append(item)
+            if len(out) >= count:
+                break
     return out

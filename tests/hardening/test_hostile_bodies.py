@@ -5,7 +5,6 @@ envelope x every call) and hypothesis over arbitrary JSON."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 import simapi_async as sa
 from simapi_async.resources import CdrResource, PacketsResource, SimsResource
 
+from ..helpers import take
 from .conftest import ICCID, NUMBER
 
 FIELDS = [
@@ -57,23 +57,13 @@ class Answering:
         return self.body
 
 
-async def _take(it: Any, count: int) -> list[Any]:
-    out: list[Any] = []
-    async with contextlib.aclosing(it):
-        async for item in it:
-            out.append(item)
-            if len(out) >= count:
-                break
-    return out
-
-
 CALLS: dict[str, Callable[[Answering], Coroutine[Any, Any, Any]]] = {
     "get": lambda r: SimsResource(r).get(NUMBER),
     "get_by_iccid": lambda r: SimsResource(r).get_by_iccid(ICCID),
     "list": lambda r: SimsResource(r).list(),
-    "iter": lambda r: _take(SimsResource(r).iter(limit=2), 10),
+    "iter": lambda r: take(SimsResource(r).iter(limit=2), 10),
     "packets": lambda r: PacketsResource(r).list(),
-    "cdr": lambda r: _take(CdrResource(r).internet("2024-03-01", "2024-03-03"), 20),
+    "cdr": lambda r: take(CdrResource(r).internet("2024-03-01", "2024-03-03"), 20),
     "block": lambda r: SimsResource(r).block(NUMBER),  # looks the SIM up first
     "send_sms": lambda r: SimsResource(r).send_sms(NUMBER, "internet"),
 }

@@ -10,7 +10,6 @@ if at all, only with an error of the server's answer (`APIStatusError`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import re
@@ -27,6 +26,7 @@ import simapi_async as sa
 from simapi_async._endpoints import ENDPOINTS, In
 from simapi_async.testing import Emulator
 
+from ..helpers import take
 from ._inputs import (
     DATES,
     GARBAGE,
@@ -170,16 +170,6 @@ def judge(result: Any, sent: list[Sent]) -> None:
         assert sent, result
 
 
-async def _take(it: Any, count: int) -> list[Any]:
-    out: list[Any] = []
-    async with contextlib.aclosing(it):
-        async for item in it:
-            out.append(item)
-            if len(out) >= count:
-                break
-    return out
-
-
 HOSTILE = settings(max_examples=300, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture,
                                           HealthCheck.too_slow])
@@ -212,7 +202,7 @@ def test_reads_send_only_canonical_values(wire: Wire, data: st.DataObject) -> No
             call = lambda api: api.sims.list(**kw)  # noqa: E731
         else:
             async def call(api: sa.AsyncSession) -> Any:
-                return await _take(api.sims.iter(**kw), 3)
+                return await take(api.sims.iter(**kw), 3)
     judge(*wire.run(call))
 
 
@@ -268,7 +258,7 @@ def test_cdr_sends_only_canonical_values(wire: Wire, data: st.DataObject) -> Non
     }))
 
     async def call(api: sa.AsyncSession) -> Any:
-        return await _take(api.cdr.internet(start, end, **kw), 5)
+        return await take(api.cdr.internet(start, end, **kw), 5)
 
     judge(*wire.run(call))
 

@@ -50,6 +50,8 @@ from ._redact import redact_url, safe_cause, scrub
 from ._retry import Retrier, parse_retry_after
 from ._version import __version__
 
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
 try:  # optional speed-up: `pip install simapi_async[speedups]`
     import orjson
 
@@ -57,7 +59,8 @@ try:  # optional speed-up: `pip install simapi_async[speedups]`
         return orjson.loads(data)
 
     def _dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
+        encoded: bytes = orjson.dumps(obj)  # typed Any where orjson's stubs are absent
+        return encoded
 
 except ImportError:  # pragma: no cover - exercised where orjson is absent
 
@@ -65,6 +68,11 @@ except ImportError:  # pragma: no cover - exercised where orjson is absent
         return json.loads(data)
 
     def _dumps(obj: Any) -> bytes:
+        # Same limits as orjson, so behaviour does not depend on the optional speed-up.
+        if isinstance(obj, dict):
+            for value in obj.values():
+                if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+                    raise TypeError("Integer exceeds 64-bit range")
         return json.dumps(obj, separators=(",", ":")).encode()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Final
 
@@ -54,9 +55,10 @@ def open_input(path: str) -> IO[str]:
     """The file (or stdin for ``-``) as text: UTF-8 with or without BOM, bad bytes replaced
     (so a mis-encoded line is reported as bad rather than stopping the run)."""
     if path == "-":
-        import click
-
-        binary = click.get_binary_stream("stdin")
+        # sys.stdin.buffer, not click.get_binary_stream (deprecated since Click 8.5)
+        binary = getattr(sys.stdin, "buffer", None)
+        if binary is None:  # a text-only stdin (some embedders): read it as it is
+            return sys.stdin
         return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
     try:
         return open(path, encoding="utf-8-sig", errors="replace", newline="")

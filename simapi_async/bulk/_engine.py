@@ -276,9 +276,11 @@ class BulkRun:
     async def _worker(self, index: int) -> None:
         stats = CallStats()
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
+        gate, source = self.gate, self.source
         while True:
-            await self.gate.wait_turn(index)
-            raw = await self.source.next()
+            if index >= gate.limit:  # only when slowed down by 429s: no coroutine otherwise
+                await gate.wait_turn(index)
+            raw = await source.next()
             if raw is _END:
                 self.gate.drain()  # parked workers must see the end too
                 return
@@ -296,14 +298,16 @@ class BulkRun:
             target = parse_target(raw)
         except InvalidInputError as exc:
             return ItemResult(Target(_shown(raw)), False, exc, outcome=FAILED)
-        if not in_shard(target.number, self.shard):
+        number = target.number
+        if self.shard is not None and not in_shard(number, self.shard):
             return None
-        if not self.seen.add(target.number):
+        if not self.seen.add(number):
             return ItemResult(target, False, skipped=_DUPLICATE, outcome=SKIPPED)
-        if target.number in self.previous.done:
+        previous = self.previous
+        if previous.done and number in previous.done:
             return ItemResult(target, True, skipped=_DONE_BEFORE, outcome=SKIPPED)
-        if (not self.op.retry_safe and not self.retry_unknown
-                and target.number in self.previous.unknown):
+        if (previous.unknown and not self.op.retry_safe and not self.retry_unknown
+                and number in previous.unknown):
             return ItemResult(target, False, skipped=_UNKNOWN_BEFORE, outcome=SKIPPED)
         if self.stopped is not None:
             return ItemResult(target, False, NotAttemptedError(
@@ -367,7 +371,8 @@ class BulkRun:
         self.report.add(result)
         if not result.ok and result.skipped is None:
             self._check_failures()
-        self._progress()
+        if self.on_progress is not None:
+            self._progress()
         if self._direct is not None:
             self._direct(result)
         else:

@@ -145,14 +145,15 @@ class TokenManager:
         return None
 
     async def get(self) -> tuple[str, int]:
+        current = self.current()
+        if current is not None:
+            return current
         token = self._token
-        if token is not None:
-            if self._renew_at is None or self._clock() < self._renew_at:
-                return token, self.generation
-            if self._expires_at is not None and self._clock() < self._expires_at:
-                if self._login is not None:
-                    self._start_flight()  # renew in the background, keep the valid token
-                return token, self.generation
+        if token is not None and self._expires_at is not None \
+                and self._clock() < self._expires_at:
+            if self._login is not None:
+                self._start_flight()  # renew in the background, keep the valid token
+            return token, self.generation
         if self._login is None:
             raise AuthenticationError(
                 "the token is missing or expired and no login/password was given", status=401

@@ -442,24 +442,27 @@ class AsyncSession:
                 raw = await self._read(resp)
                 resp_headers = resp.headers
         except TimeoutError as exc:
+            shown = self._show(url, query)
             connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
             raise APITimeoutError(
-                f"{method} {self._show(url, query)} timed out"
+                f"{method} {shown} timed out"
                 + (" while connecting" if connecting else ""),
-                method=method, url=self._show(url, query),
+                method=method, url=shown,
                 reached_server=False if connecting else None,
             ) from safe_cause(exc, self._secrets)
         except aiohttp.ClientConnectorError as exc:
+            shown = self._show(url, query)
             raise APIConnectionError(
-                f"could not connect for {method} {self._show(url, query)}: "
+                f"could not connect for {method} {shown}: "
                 f"{scrub(str(exc), self._secrets)}",
-                method=method, url=self._show(url, query), reached_server=False,
+                method=method, url=shown, reached_server=False,
             ) from safe_cause(exc, self._secrets)
         except (aiohttp.ClientError, OSError) as exc:
+            shown = self._show(url, query)
             raise APIConnectionError(
-                f"connection failed during {method} {self._show(url, query)}: "
+                f"connection failed during {method} {shown}: "
                 f"{type(exc).__name__}: {scrub(str(exc), self._secrets)}",
-                method=method, url=self._show(url, query), reached_server=None,
+                method=method, url=shown, reached_server=None,
             ) from safe_cause(exc, self._secrets)
         if debug:
             log.debug(

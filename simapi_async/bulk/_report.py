@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from .._exceptions import APIStatusError, BulkError, SimApiError
+from .._exceptions import APIStatusError, BulkError, NotAttemptedError, SimApiError
 from ._targets import Target
 
 __all__ = ["BulkProgress", "BulkReport", "ItemResult", "error_reason"]
@@ -120,7 +120,7 @@ class BulkReport:
             self.failed += 1
             if result.outcome == UNKNOWN:
                 self.unknown += 1
-            if result.error is not None and type(result.error).__name__ == "NotAttemptedError":
+            if isinstance(result.error, NotAttemptedError):
                 self.not_attempted += 1
             self.reasons[error_reason(result.error)] += 1
             if len(self.failures) < self.keep_failures:

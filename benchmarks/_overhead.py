@@ -34,7 +34,7 @@ async def measure(n: int, rounds: int = 7) -> dict[str, Any]:
     headers = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"}))
 
     async def fake_send(self: Any, method: str, url: str, query: Any, data: Any,
-                        token: Any) -> tuple[int, bytes, Any]:
+                        token: Any, attempt: int = 1) -> tuple[int, bytes, Any]:
         call = _session.CALL_STATS.get()
         if call is not None:
             call.attempts += 1

@@ -48,6 +48,7 @@ from ._exceptions import (
 from ._ratelimit import RateLimiter
 from ._redact import redact_url, safe_cause, scrub
 from ._retry import Retrier, parse_retry_after
+from ._urls import UrlBuilder
 from ._version import __version__
 
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
@@ -143,6 +144,7 @@ class AsyncSession:
         traces = _check_plumbing(session, trace_configs, endpoint_overrides,
                                  allow_insecure_http)
         self._base = _check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._urls = UrlBuilder(self._base)
         if (login is None) != (password is None):
             field = "password" if password is None else "login"
             raise InvalidInputError(field, None, "login and password go together")
@@ -431,8 +433,7 @@ class AsyncSession:
         try:
             async with http.request(
                 method,
-                url,
-                params=query or None,
+                self._urls.build(url, query),
                 data=data,
                 headers=headers,
                 allow_redirects=False,

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from .._converter import operation_result
 from .._exceptions import (
     APIConnectionError,
     InvalidInputError,
@@ -63,6 +64,8 @@ class _Source:
             )
         self._ait: AsyncIterator[Any] | None = None
         self._it: Any = None
+        #: For a sync iterable: the next target or `_END`, without a coroutine per target.
+        self.next_now: Callable[[], Any] | None = None
         if isinstance(targets, AsyncIterable):
             self._ait = aiter(targets)
             self._lock = asyncio.Lock()
@@ -73,20 +76,25 @@ class _Source:
                 raise InvalidInputError(
                     "targets", targets, "must be an iterable of numbers"
                 ) from None
+            self.next_now = self._next_sync
         self.exhausted = False
+
+    def _next_sync(self) -> Any:
+        if self.exhausted:
+            return _END
+        item = next(self._it, _END)
+        if item is _END:
+            self.exhausted = True
+        return item
 
     def _finished(self) -> bool:
         return self.exhausted
 
     async def next(self) -> Any:
+        if self._ait is None:
+            return self._next_sync()
         if self.exhausted:
             return _END
-        if self._ait is None:
-            try:
-                return next(self._it)
-            except StopIteration:
-                self.exhausted = True
-                return _END
         async with self._lock:
             if self._finished():  # another worker may have ended it while we waited
                 return _END
@@ -189,6 +197,7 @@ class BulkRun:
         self._last_progress = 0.0
         self._base_stats = api.stats
         self._direct: Callable[[ItemResult], Any] | None = None
+        self._lean = False  # see `_execute`: set by run() when nobody reads the results
 
     # -- driving ------------------------------------------------------------------------
 
@@ -217,6 +226,7 @@ class BulkRun:
             # (plain) hook. A coroutine hook goes through stream(), so it is never run
             # concurrently with itself.
             self._direct = on_result if on_result is not None else _ignore
+            self._lean = on_result is None and self.journal is None
             await self._run_direct()
             return self.report
         assert on_result is not None
@@ -277,19 +287,26 @@ class BulkRun:
         stats = CallStats()
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
         gate, source = self.gate, self.source
+        next_now = source.next_now
+        queue = None if self._direct is not None else self._results
         while True:
             if index >= gate.limit:  # only when slowed down by 429s: no coroutine otherwise
                 await gate.wait_turn(index)
-            raw = await source.next()
+            raw = next_now() if next_now is not None else await source.next()
             if raw is _END:
-                self.gate.drain()  # parked workers must see the end too
+                gate.drain()  # parked workers must see the end too
                 return
             screened = self._screen(raw)
             if screened is None:
                 continue  # another shard's target
             if isinstance(screened, Target):
-                screened = await self._execute(screened, stats)
-            await self._emit(screened)
+                done = await self._execute(screened, stats)
+                if done is None:
+                    continue  # a success nobody asked the details of: counted already
+                screened = done
+            self._emit(screened)
+            if queue is not None:
+                await queue.put(screened)
 
     def _screen(self, raw: Any) -> ItemResult | Target | None:
         """The target to send; or its result when no request is needed (invalid, skipped);
@@ -314,45 +331,69 @@ class BulkRun:
                 f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
         return target
 
-    async def _execute(self, target: Target, stats: CallStats) -> ItemResult:
+    async def _execute(self, target: Target, stats: CallStats) -> ItemResult | None:
+        """Send one target. None for a success when nobody wants its `ItemResult` (no
+        hook, no stream, no journal): it is counted here, and no objects are made."""
         stats.attempts = stats.rate_limited = 0
         self.in_flight += 1
         started = time.monotonic()
+        op = self.op
+        value: Any = None
+        result: ItemResult | None
         try:
             if self.limiter is not None:
                 await self.limiter.acquire()
-            if not self.op.retry_safe and self.journal is not None:
+            if not op.retry_safe and self.journal is not None:
                 # Write-ahead: if the process dies before the answer, a resume reads this
                 # target as "outcome unknown" and does not send it a second time.
                 self.journal.record_started(target)
-            value = await self.op.call(self.api, target)
+            params = op.params(target)
+            if params is None:  # the SIM must be looked up first: the resource does it
+                value = await op.call(self.api, target)
+                ok = value.ok
+            else:
+                body = await self.api.request(op.name, params)
+                if self._lean and (body is None or (
+                        type(body) is dict and body.get("success", True) is True)):
+                    ok = True  # plainly done: no model for an answer nobody reads
+                else:
+                    value = operation_result(body)
+                    ok = value.ok
         except SimApiError as exc:
             outcome = UNKNOWN if self._maybe_done(exc) else FAILED
             result = ItemResult(target, False, exc, stats.attempts,
                                 time.monotonic() - started, outcome=outcome)
+            ok = False
         except asyncio.CancelledError:
-            if not self.op.retry_safe and stats.attempts and self.journal is not None:
+            if not op.retry_safe and stats.attempts and self.journal is not None:
                 # It may have reached the server: never repeat it blindly on resume.
                 self.journal.record(ItemResult(target, False, NotAttemptedError(
                     "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
-            elif not self.op.retry_safe and self.journal is not None:
+            elif not op.retry_safe and self.journal is not None:
                 # Cancelled before any request left: a resume may send it.
                 self.journal.record(ItemResult(target, False, NotAttemptedError(
                     "cancelled before it was sent"), 0, outcome=FAILED))
             raise
         else:
-            ok = getattr(value, "ok", True) is not False
-            error = None if ok else ServerError(
-                f"the API answered success=false: {getattr(value, 'message', '')}", status=200)
-            result = ItemResult(target, ok, error, stats.attempts,
-                                time.monotonic() - started, outcome=OK if ok else FAILED,
-                                result=value)
+            if ok and value is None:
+                result = None
+            else:
+                error = None if ok else ServerError(
+                    f"the API answered success=false: {getattr(value, 'message', '')}",
+                    status=200)
+                result = ItemResult(target, ok, error, stats.attempts,
+                                    time.monotonic() - started,
+                                    outcome=OK if ok else FAILED, result=value)
         finally:
             self.in_flight -= 1
         if stats.rate_limited:
             self.gate.throttled()
-        elif result.ok:
+        elif ok:
             self.gate.succeeded()
+        if result is None:
+            self.report.add_success()
+            if self.on_progress is not None:
+                self._progress()
         return result
 
     def _maybe_done(self, exc: SimApiError) -> bool:
@@ -365,7 +406,8 @@ class BulkRun:
             return True  # the server accepted it (2xx) but its answer was unreadable
         return isinstance(exc, ServerError) and (exc.status >= 500 or 200 <= exc.status < 300)
 
-    async def _emit(self, result: ItemResult) -> None:
+    def _emit(self, result: ItemResult) -> None:
+        """Journal, count and hand over one result (the stream's queue is the worker's)."""
         if result.skipped is None and self.journal is not None:
             self.journal.record(result)  # on disk before anything else can happen
         self.report.add(result)
@@ -375,8 +417,6 @@ class BulkRun:
             self._progress()
         if self._direct is not None:
             self._direct(result)
-        else:
-            await self._results.put(result)
 
     def _check_failures(self) -> None:
         limit = self.max_failures

@@ -72,6 +72,16 @@ class Operation:
         """What a journal records to refuse resuming with other arguments."""
         return dict(self.kwargs)
 
+    def params(self, target: Target) -> dict[str, Any] | None:
+        """The request's parameters for `target`; None when its SIM must be looked up
+        first (no iccid or imsi given: `call` does that through the resource)."""
+        if self.name == "send_sms":
+            return {"number": target.number, **self.extra}
+        if target.iccid is None and target.imsi is None:
+            return None
+        return {"number": target.number, "iccid": target.iccid, "imsi": target.imsi,
+                **self.extra}
+
     async def call(self, api: AsyncSession, target: Target) -> OperationResult:
         if self.name == "send_sms":
             params = {"number": target.number, **self.extra}

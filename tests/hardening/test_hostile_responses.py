@@ -272,6 +272,25 @@ async def test_bulk_counts_success_false_as_failed_with_the_message() -> None:
     assert sum(1 for r in server.requests if not r.path.endswith("/login")) == 20
 
 
+@pytest.mark.parametrize("body", [
+    b"", b"{}", b'{"success": true}', b'{"success": 1}', b'{"success": "true"}',
+    b'{"success": false, "message": "no"}', b'{"success": "0"}', b"[]", b'"done"',
+    b'{"success": "maybe"}', b'{"success": null, "data": {"message": "queued"}}',
+])
+async def test_bulk_counts_the_same_with_and_without_a_result_hook(body: bytes) -> None:
+    """Without a hook the engine skips building models for plain successes; whatever the
+    answer, the report is the one a run with a hook gets (and the hook sees each target)."""
+    targets = [sa.Target(f"7918111{i:04d}", iccid=ICCID) for i in range(6)]
+    seen: list[sa.ItemResult] = []
+    async with serve(_answer(200, body)) as server, session_on(server.base_url) as api:
+        bare = await api.bulk.block(targets, concurrency=3)
+        hooked = await api.bulk.block(targets, concurrency=3, on_result=seen.append)
+    counts = [(r.total, r.succeeded, r.failed, dict(r.reasons)) for r in (bare, hooked)]
+    assert counts[0] == counts[1]
+    assert len(seen) == 6 and {r.ok for r in seen} == ({True} if hooked.ok else {False})
+    assert [str(r.error) for r in bare.failures] == [str(r.error) for r in hooked.failures]
+
+
 # -- redirects ----------------------------------------------------------------------------
 
 

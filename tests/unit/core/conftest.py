@@ -48,6 +48,12 @@ def block(api: sa.AsyncSession) -> Any:
     return api.request("block", {"number": NUMBER, "iccid": ICCID})
 
 
+def sent_queries(m: aioresponses, method: str, pattern: re.Pattern[str]) -> list[list[Any]]:
+    """The query (name, value) pairs of each recorded call to URLs matching `pattern`."""
+    return [list(url.query.items()) for (meth, url), items in m.requests.items()
+            if meth == method and pattern.match(str(url)) for _ in items]
+
+
 def calls(m: aioresponses, method: str, pattern: re.Pattern[str]) -> list[Any]:
     """The recorded calls to URLs matching `pattern`."""
     out: list[Any] = []

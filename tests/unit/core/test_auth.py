@@ -12,7 +12,19 @@ from aioresponses import CallbackResult, aioresponses
 import simapi_async as sa
 from simapi_async._auth import TokenManager, parse_login_response
 
-from .conftest import BASE, BLOCK, ICCID, LOGIN, NUMBER, PASSWORD, block, calls, login_ok, url_re
+from .conftest import (
+    BASE,
+    BLOCK,
+    ICCID,
+    LOGIN,
+    NUMBER,
+    PASSWORD,
+    block,
+    calls,
+    login_ok,
+    sent_queries,
+    url_re,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +65,7 @@ async def test_login_is_lazy_and_sends_credentials_in_query(
     mocked.post(BLOCK, payload={"success": True})
     await block(api)
     (login_call,) = calls(mocked, "POST", LOGIN)
-    assert login_call.kwargs["params"] == [("login", "user"), ("password", PASSWORD)]
+    assert sent_queries(mocked, "POST", LOGIN) == [[("login", "user"), ("password", PASSWORD)]]
     assert login_call.kwargs["data"] is None
     (block_call,) = calls(mocked, "POST", BLOCK)
     assert block_call.kwargs["headers"]["Authorization"] == "Bearer tok-SENTINEL-1234567890"
@@ -67,7 +79,7 @@ async def test_credentials_in_body_option(mocked: aioresponses) -> None:
                                credentials_in="body") as api:
         await block(api)
     (login_call,) = calls(mocked, "POST", LOGIN)
-    assert login_call.kwargs["params"] is None
+    assert sent_queries(mocked, "POST", LOGIN) == [[]]
     assert b'"password"' in login_call.kwargs["data"]
 
 
@@ -204,5 +216,5 @@ async def test_request_with_body_placement_uses_json(mocked: aioresponses) -> No
     async with sa.AsyncSession(BASE, token="t") as api:
         await api.request("activate", {"number": NUMBER, "packet_id": 7, "iccid": ICCID})
     (call,) = calls(mocked, "POST", url_re(f"api/v2/sim/{NUMBER}"))
-    assert call.kwargs["params"] is None
+    assert sent_queries(mocked, "POST", url_re(f"api/v2/sim/{NUMBER}")) == [[]]
     assert json.loads(call.kwargs["data"]) == {"packet_id": 7, "iccid": ICCID}

@@ -64,10 +64,19 @@ class Endpoint:
     # Derived once, for the hot path of `build`.
     _names: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
     _has_body: bool = attrs.field(init=False, repr=False, eq=False)
+    _in_path: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False, eq=False)
+    _in_query: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
+    _in_body: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_names", frozenset(p.name for p in self.params))
         object.__setattr__(self, "_has_body", any(p.where is In.BODY for p in self.params))
+        object.__setattr__(self, "_in_path", tuple(
+            (p.name, "{" + p.name + "}") for p in self.params if p.where is In.PATH))
+        object.__setattr__(self, "_in_query",
+                           tuple(p for p in self.params if p.where is In.QUERY))
+        object.__setattr__(self, "_in_body",
+                           tuple(p for p in self.params if p.where is In.BODY))
         placeholders = set(_PLACEHOLDER.findall(self.path))
         declared = {p.name for p in self.params if p.where is In.PATH}
         if placeholders != declared:
@@ -98,36 +107,41 @@ class Endpoint:
         URL path. Query values are strings (bools as ``1``/``0``); body values keep their
         JSON types. A body is returned only for endpoints with body parameters.
         """
-        path_values: dict[str, str] = {}
-        query: list[tuple[str, str]] = []
-        body: dict[str, Any] | None = {} if self._has_body else None
         get = args.get
-        for p in self.params:
-            value = get(p.name)
-            if value is None:
-                if p.required:
-                    raise InvalidInputError(p.name, value, f"is required by {self.name}")
-                continue
-            if p.where is In.PATH:
-                text = value if type(value) is str else str(value)
-                if not _SAFE_PATH_VALUE.fullmatch(text):
-                    raise InvalidInputError(p.name, value, "must be a validated digit string")
-                path_values[p.name] = text
-            elif p.where is In.QUERY:
-                if p.many:
-                    query.extend((p.name, _query_value(v)) for v in value)
-                else:
-                    query.append(
-                        (p.name, value if type(value) is str else _query_value(value))
-                    )
-            else:
-                assert body is not None
-                body[p.name] = value
         if not self._names.issuperset(args):
             unknown = set(args) - self._names
             raise InvalidInputError(
                 "parameter", sorted(unknown)[0], f"is not a parameter of {self.name}"
             )
+        path = self.path
+        for name, placeholder in self._in_path:  # path parameters are always required
+            value = get(name)
+            if value is None:
+                raise InvalidInputError(name, value, f"is required by {self.name}")
+            text = value if type(value) is str else str(value)
+            if not (text.isdigit() and text.isascii() and len(text) <= 32):
+                raise InvalidInputError(name, value, "must be a validated digit string")
+            path = path.replace(placeholder, text)
+        query: list[tuple[str, str]] = []
+        for p in self._in_query:
+            value = get(p.name)
+            if value is None:
+                if p.required:
+                    raise InvalidInputError(p.name, value, f"is required by {self.name}")
+            elif p.many:
+                query.extend((p.name, _query_value(v)) for v in value)
+            else:
+                query.append((p.name, value if type(value) is str else _query_value(value)))
+        body: dict[str, Any] | None = None
+        if self._has_body:
+            body = {}
+            for p in self._in_body:
+                value = get(p.name)
+                if value is None:
+                    if p.required:
+                        raise InvalidInputError(p.name, value, f"is required by {self.name}")
+                else:
+                    body[p.name] = value
         for group in self.one_of:
             for n in group:
                 if get(n) is not None:
@@ -136,12 +150,10 @@ class Endpoint:
                 raise InvalidInputError(
                     " or ".join(group), None, f"one of them is required by {self.name}"
                 )
-        path = self.path.format_map(path_values) if path_values else self.path
         return path, query, body
 
 
 _PLACEHOLDER: Final = re.compile(r"{(\w+)}")
-_SAFE_PATH_VALUE: Final = re.compile(r"[0-9]{1,32}")
 
 
 def _query_value(value: Any) -> str:

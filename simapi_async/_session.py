@@ -346,7 +346,18 @@ class AsyncSession:
         url = self._base + path
 
         try:
-            result = await self._authenticated_attempt(endpoint, url, query, data)
+            # The first attempt, inlined: one coroutine less on every request's way.
+            current = self._tokens.current()
+            if current is None:
+                result = await self._authenticated_attempt(endpoint, url, query, data)
+            else:
+                status, raw, headers = await self._send(
+                    endpoint.method, url, query, data, current[0])
+                if status == 401 and self._tokens.can_login:
+                    result = await self._replay_after_401(endpoint, url, query, data,
+                                                          current[1], 1)
+                else:
+                    result = self._result(endpoint.method, url, status, raw, headers)
         except SimApiError as exc:
             failure = exc
         else:
@@ -369,13 +380,18 @@ class AsyncSession:
         token, generation = current if current is not None else await self._tokens.get()
         status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         if status == 401 and self._tokens.can_login:
-            # One re-login and one replay; a 401 means the server did not act on it.
-            self._relogins += 1
-            self._tokens.invalidate(generation)
-            token, generation = await self._tokens.get()
-            status, raw, headers = await self._send(
-                endpoint.method, url, query, data, token, attempt
-            )
+            return await self._replay_after_401(endpoint, url, query, data, generation, attempt)
+        return self._result(endpoint.method, url, status, raw, headers)
+
+    async def _replay_after_401(
+        self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None,
+        generation: int, attempt: int,
+    ) -> Any:
+        """One re-login and one replay; a 401 means the server did not act on it."""
+        self._relogins += 1
+        self._tokens.invalidate(generation)
+        token, _ = await self._tokens.get()
+        status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         return self._result(endpoint.method, url, status, raw, headers)
 
     async def _do_login(self) -> LoginResult:

@@ -186,6 +186,8 @@ def _digits_from(
     value: object, field: str, shape: re.Pattern[str] | None, limit: int, expected: str
 ) -> str:
     """ASCII digits of a str (separators as `shape` allows) or non-negative int below `limit`."""
+    if type(value) is str and value.isdigit() and value.isascii():
+        return value  # the common case: already plain digits
     if isinstance(value, str):
         text = _stripped(value)
         if text.isascii() and text.isdigit():

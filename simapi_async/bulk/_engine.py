@@ -33,6 +33,7 @@ from .._exceptions import (
 )
 from .._ratelimit import RateLimiter
 from .._session import CALL_STATS, CallStats
+from ..models import OperationResult
 from ._journal import Journal, JournalState
 from ._operations import Operation
 from ._report import FAILED, OK, SKIPPED, UNKNOWN, BulkProgress, BulkReport, ItemResult
@@ -284,9 +285,12 @@ class BulkRun:
     # -- the worker ---------------------------------------------------------------------
 
     async def _worker(self, index: int) -> None:
+        """Take targets one at a time until the input ends. The request is awaited right
+        here (no coroutine per target between the worker and the session: this loop is
+        the hot path); what comes before and after it is in plain functions."""
         stats = CallStats()
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
-        gate, source = self.gate, self.source
+        gate, source, op, api = self.gate, self.source, self.op, self.api
         next_now = source.next_now
         queue = None if self._direct is not None else self._results
         while True:
@@ -300,10 +304,33 @@ class BulkRun:
             if screened is None:
                 continue  # another shard's target
             if isinstance(screened, Target):
-                done = await self._execute(screened, stats)
-                if done is None:
-                    continue  # a success nobody asked the details of: counted already
-                screened = done
+                target = screened
+                params = self._begin(target, stats)
+                started = time.monotonic()
+                value: Any = None
+                try:
+                    if self.limiter is not None:
+                        await self.limiter.acquire()
+                    if params is None:  # the SIM is looked up first: the resource does it
+                        value = await op.call(api, target)
+                    else:
+                        body = await api.request(op.name, params)
+                        if not (self._lean and (body is None or (
+                                type(body) is dict and body.get("success", True) is True))):
+                            value = operation_result(body)
+                        # else plainly done: no model for an answer nobody reads
+                except SimApiError as exc:
+                    screened = self._failed(target, exc, stats, started)
+                except asyncio.CancelledError:
+                    self._cancelled(target, stats)
+                    raise
+                else:
+                    done = self._answered(target, value, stats, started)
+                    if done is None:
+                        continue  # a success nobody asked the details of: counted already
+                    screened = done
+                finally:
+                    self.in_flight -= 1
             self._emit(screened)
             if queue is not None:
                 await queue.put(screened)
@@ -331,70 +358,60 @@ class BulkRun:
                 f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
         return target
 
-    async def _execute(self, target: Target, stats: CallStats) -> ItemResult | None:
-        """Send one target. None for a success when nobody wants its `ItemResult` (no
-        hook, no stream, no journal): it is counted here, and no objects are made."""
+    def _begin(self, target: Target, stats: CallStats) -> dict[str, Any] | None:
+        """Before a target's request: counters, the write-ahead line; its parameters
+        (None when its SIM must be looked up first)."""
         stats.attempts = stats.rate_limited = 0
         self.in_flight += 1
-        started = time.monotonic()
-        op = self.op
-        value: Any = None
-        result: ItemResult | None
-        try:
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            if not op.retry_safe and self.journal is not None:
-                # Write-ahead: if the process dies before the answer, a resume reads this
-                # target as "outcome unknown" and does not send it a second time.
-                self.journal.record_started(target)
-            params = op.params(target)
-            if params is None:  # the SIM must be looked up first: the resource does it
-                value = await op.call(self.api, target)
-                ok = value.ok
-            else:
-                body = await self.api.request(op.name, params)
-                if self._lean and (body is None or (
-                        type(body) is dict and body.get("success", True) is True)):
-                    ok = True  # plainly done: no model for an answer nobody reads
-                else:
-                    value = operation_result(body)
-                    ok = value.ok
-        except SimApiError as exc:
-            outcome = UNKNOWN if self._maybe_done(exc) else FAILED
-            result = ItemResult(target, False, exc, stats.attempts,
-                                time.monotonic() - started, outcome=outcome)
-            ok = False
-        except asyncio.CancelledError:
-            if not op.retry_safe and stats.attempts and self.journal is not None:
-                # It may have reached the server: never repeat it blindly on resume.
-                self.journal.record(ItemResult(target, False, NotAttemptedError(
-                    "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
-            elif not op.retry_safe and self.journal is not None:
-                # Cancelled before any request left: a resume may send it.
-                self.journal.record(ItemResult(target, False, NotAttemptedError(
-                    "cancelled before it was sent"), 0, outcome=FAILED))
-            raise
+        if not self.op.retry_safe and self.journal is not None:
+            # Write-ahead: if the process dies before the answer, a resume reads this
+            # target as "outcome unknown" and does not send it a second time.
+            self.journal.record_started(target)
+        return self.op.params(target)
+
+    def _answered(self, target: Target, value: OperationResult | None, stats: CallStats,
+                  started: float) -> ItemResult | None:
+        """The result of an answered request; None for a plain success nobody wants the
+        `ItemResult` of (no hook, no stream, no journal): it is counted here, no objects
+        are made."""
+        ok = value is None or value.ok
+        self._adapt(stats, ok)
+        if value is None:
+            self.report.add_success()
+            if self.on_progress is not None:
+                self._progress()
+            return None
+        error = None if ok else ServerError(
+            f"the API answered success=false: {value.message or ''}", status=200)
+        return ItemResult(target, ok, error, stats.attempts, time.monotonic() - started,
+                          outcome=OK if ok else FAILED, result=value)
+
+    def _failed(self, target: Target, exc: SimApiError, stats: CallStats,
+                started: float) -> ItemResult:
+        self._adapt(stats, False)
+        outcome = UNKNOWN if self._maybe_done(exc) else FAILED
+        return ItemResult(target, False, exc, stats.attempts, time.monotonic() - started,
+                          outcome=outcome)
+
+    def _cancelled(self, target: Target, stats: CallStats) -> None:
+        """A target's request was cancelled (the run is being stopped): journal it."""
+        if self.op.retry_safe or self.journal is None:
+            return
+        if stats.attempts:
+            # It may have reached the server: never repeat it blindly on resume.
+            self.journal.record(ItemResult(target, False, NotAttemptedError(
+                "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
         else:
-            if ok and value is None:
-                result = None
-            else:
-                error = None if ok else ServerError(
-                    f"the API answered success=false: {getattr(value, 'message', '')}",
-                    status=200)
-                result = ItemResult(target, ok, error, stats.attempts,
-                                    time.monotonic() - started,
-                                    outcome=OK if ok else FAILED, result=value)
-        finally:
-            self.in_flight -= 1
+            # Cancelled before any request left: a resume may send it.
+            self.journal.record(ItemResult(target, False, NotAttemptedError(
+                "cancelled before it was sent"), 0, outcome=FAILED))
+
+    def _adapt(self, stats: CallStats, ok: bool) -> None:
+        """AIMD: a 429 on the way slows the run down; a success speeds it back up."""
         if stats.rate_limited:
             self.gate.throttled()
         elif ok:
             self.gate.succeeded()
-        if result is None:
-            self.report.add_success()
-            if self.on_progress is not None:
-                self._progress()
-        return result
 
     def _maybe_done(self, exc: SimApiError) -> bool:
         """Whether a failed non-idempotent call may still have taken effect."""

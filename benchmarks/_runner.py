@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent  # where `python -m benchmarks...`
 class Server:
     """The emulator in a subprocess (see `benchmarks._server`), with a targets file."""
 
-    def __init__(self, sims: int, *, seed: int = 7, latency_ms: float = 0.0) -> None:
+    def __init__(self, sims: int, *, seed: int = 7, latency_ms: float = 0.0,
+                 server_args: Sequence[str] = ()) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="simapi-bench-")
         self.targets = str(Path(self._dir.name) / "targets.csv")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks._server", "--sims", str(sims),
              "--seed", str(seed), "--latency-ms", str(latency_ms),
-             "--targets-out", self.targets],
+             "--targets-out", self.targets, *server_args],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         info = self._read()
@@ -33,6 +34,7 @@ class Server:
         self.login: str = info["login"]
         self._password: str = info["password"]
         self.sims = sims
+        self.timers: str | None = info.get("timers")
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None

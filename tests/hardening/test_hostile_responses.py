@@ -287,7 +287,8 @@ async def test_bulk_counts_the_same_with_and_without_a_result_hook(body: bytes) 
         hooked = await api.bulk.block(targets, concurrency=3, on_result=seen.append)
     counts = [(r.total, r.succeeded, r.failed, dict(r.reasons)) for r in (bare, hooked)]
     assert counts[0] == counts[1]
-    assert len(seen) == 6 and {r.ok for r in seen} == ({True} if hooked.ok else {False})
+    assert len(seen) == 6
+    assert {r.ok for r in seen} == ({True} if hooked.ok else {False})
     assert [str(r.error) for r in bare.failures] == [str(r.error) for r in hooked.failures]
 
 

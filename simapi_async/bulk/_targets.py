@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import struct
 import zlib
-from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,61 +69,111 @@ def in_shard(number: str, shard: tuple[int, int] | None) -> bool:
     return zlib.crc32(number.encode()) % count == index
 
 
-_PAGE_BITS = 16
+_PAGE_BITS = 16  # a page covers 2¹⁶ numbers: a member is its low 16 bits
 _PAGE_MASK = (1 << _PAGE_BITS) - 1
+_BLOCK_BITS = 8  # a block lists 2⁸ pages: numbers sharing all but their low 24 bits
+_BLOCK_MASK = (1 << _BLOCK_BITS) - 1
 _SPARSE_MAX = 4096  # a page turns into a bitmap past this many members (as Roaring does)
+_BITMAP_BYTES = 1 << (_PAGE_BITS - 3)
+_LOW = struct.Struct("<H")  # a sparse member: its low 16 bits as 2 bytes
+_pack_low = _LOW.pack
+
+_Page = bytes | bytearray  # sparse (2 bytes a member, unsorted) or dense (a bitmap)
+
+
+def _aligned(page: bytes, two: bytes, start: int) -> bool:
+    """Whether `two` is a member of `page` at or after byte `start`.
+
+    Only even offsets count: a match at an odd one is the tail of one member and the
+    head of the next (members 0x3412 and 0x7856 are bytes 12 34 56 78, where 34 56
+    is member 0x5634 found at offset 1).
+    """
+    i = page.find(two, start)
+    while i & 1 and i > 0:  # an odd hit is a false one (-1, not found, is odd too)
+        i = page.find(two, i + 1)
+    return i >= 0
+
+
+def _bitmap(page: bytes) -> bytearray:
+    """The bitmap of a sparse page's members."""
+    bitmap = bytearray(_BITMAP_BYTES)
+    for (low,) in _LOW.iter_unpack(page):
+        bitmap[low >> 3] |= 1 << (low & 7)
+    return bitmap
 
 
 class NumberSet:
     """An exact set of phone numbers in a few bytes each (Roaring-style pages).
 
-    Numbers are split into 2¹⁶-wide pages; a page holds its members as an `array('H')`
-    while sparse and as an 8 KiB bitmap once dense. Fleet numbers come in ranges, so a
-    million of them typically take well under a megabyte; random ones about 2-3 bytes each.
+    Numbers are split into 2¹⁶-wide pages. A sparse page is an immutable `bytes` of
+    its members' low 16 bits, 2 bytes each in the order added (bytes objects have a
+    small header and are not tracked by the garbage collector); past 4096 members it
+    turns into an 8 KiB bitmap. Pages live in blocks of 256 list slots, one block per
+    2²⁴ numbers, in a small dict: no dict entry or int key per page.
+
+    Fleet numbers come in ranges, so 100,000 consecutive numbers take about 19 KB.
+    Spread-out ones cost their 2 bytes plus a share of the ~40 bytes a page costs: a
+    million random numbers from 79000000000 to 79999999999 (~65 to a page) take about
+    2.6 MB, 200,000 of them about 1.0 MB (tracemalloc, CPython 3.11; the array-per-page
+    dict this replaced took 4.5 and 2.8 MB).
+
+    Members are compared as integers: the SDK passes normalised 11-digit numbers, and
+    a string with leading zeros would equal the number without them.
     """
 
-    __slots__ = ("_len", "_pages")
+    __slots__ = ("_blocks", "_len")
 
     def __init__(self) -> None:
-        self._pages: dict[int, array[int] | bytearray] = {}
+        self._blocks: dict[int, list[_Page | None]] = {}
         self._len = 0
 
     def __len__(self) -> int:
         return self._len
 
     def __contains__(self, number: object) -> bool:
-        if not isinstance(number, str) or not number.isdigit():
+        if not (isinstance(number, str) and number.isascii() and number.isdigit()):
             return False
-        n = int(number)
-        page = self._pages.get(n >> _PAGE_BITS)
-        if page is None:
+        try:
+            n = int(number)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
             return False
+        key = n >> _PAGE_BITS
+        block = self._blocks.get(key >> _BLOCK_BITS)
+        if block is None:
+            return False
+        page = block[key & _BLOCK_MASK]
         low = n & _PAGE_MASK
+        if type(page) is bytes:
+            two = _pack_low(low)
+            head, found, _ = page.partition(two)  # faster than find() or `in` on bytes
+            return bool(found) and (not len(head) & 1 or _aligned(page, two, len(head) + 1))
         if type(page) is bytearray:
             return bool(page[low >> 3] & (1 << (low & 7)))
-        return low in page
+        return False  # no page
 
     def add(self, number: str) -> bool:
         """Add `number` (a digit string); True if it was not in the set before."""
         n = int(number)
         key = n >> _PAGE_BITS
+        block = self._blocks.get(key >> _BLOCK_BITS)
+        if block is None:
+            block = self._blocks[key >> _BLOCK_BITS] = [None] * (1 << _BLOCK_BITS)
+        slot = key & _BLOCK_MASK
+        page = block[slot]
         low = n & _PAGE_MASK
-        page = self._pages.get(key)
-        if page is None:
-            self._pages[key] = array("H", (low,))
+        if type(page) is bytes:
+            two = _pack_low(low)
+            head, found, _ = page.partition(two)
+            if found and (not len(head) & 1 or _aligned(page, two, len(head) + 1)):
+                return False
+            page += two
+            block[slot] = page if len(page) <= 2 * _SPARSE_MAX else _bitmap(page)
         elif type(page) is bytearray:
             byte, bit = low >> 3, 1 << (low & 7)
             if page[byte] & bit:
                 return False
             page[byte] |= bit
-        else:
-            if low in page:
-                return False
-            page.append(low)
-            if len(page) > _SPARSE_MAX:
-                bitmap = bytearray(1 << (_PAGE_BITS - 3))
-                for member in page:
-                    bitmap[member >> 3] |= 1 << (member & 7)
-                self._pages[key] = bitmap
+        else:  # no page yet
+            block[slot] = _pack_low(low)
         self._len += 1
         return True

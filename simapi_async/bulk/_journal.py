@@ -78,7 +78,8 @@ class Journal:
                     self._check_header(entry, lineno)
                     continue
                 number = entry.get("n")
-                if not isinstance(number, str) or not number.isdigit():
+                if not (isinstance(number, str) and len(number) == 11 and number.isascii()
+                        and number.isdigit()):  # only what the engine writes: normal form
                     state.torn += 1
                     continue
                 outcome = entry.get("o")

@@ -51,6 +51,21 @@ def test_torn_and_garbage_lines_are_ignored(tmp_path: Path) -> None:
     assert path.read_text().splitlines()[-1] == '{"n": "79000000002", "o": "ok", "a": 1}'
 
 
+@pytest.mark.parametrize("number", ["\u00b2", "\u0667" * 11, "079000000001", "7900000000", ""])
+def test_a_hand_edited_number_is_a_bad_line_not_a_crash_or_a_match(
+    tmp_path: Path, number: str
+) -> None:
+    """Only numbers in the engine's normal form (11 ASCII digits) count: a superscript,
+    Arabic-Indic digits or a leading zero neither crash the resume nor mark a real
+    number as done."""
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"simapi_journal": 1, "op": "block", "params": {}}\n'
+                    + json.dumps({"n": number, "o": "ok", "a": 1}) + "\n")
+    state = Journal(path, "block", {}).load()
+    assert (state.finished, state.torn) == (0, 1)
+    assert "79000000001" not in state.done
+
+
 def test_a_journal_of_another_run_is_refused(tmp_path: Path) -> None:
     """Operation or arguments differing from the journal's header raise InvalidInputError."""
     path = tmp_path / "j.jsonl"

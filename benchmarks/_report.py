@@ -128,7 +128,10 @@ def _latency(r: dict[str, Any]) -> list[str]:
             *rows, "",
             f"SDK fraction / raw fraction = {r['sdk_over_raw_fraction']:.3f}. Ceiling on this "
             f"machine, one request at a time (raw, C=1): {r['ceiling_c1_fraction']:.1%} of "
-            "1/latency.", ""]
+            "1/latency. The emulator sleeps its latency on "
+            + ("a timer thread (precise to ~0.1 ms; see README)"
+               if r.get("server_timers") == "precise" else "the event loop's timers")
+            + ".", ""]
 
 
 def _memory(r: dict[str, Any]) -> list[str]:

@@ -39,7 +39,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(20_000, 5, 20_000, 2_000, 3, 100, 10_000, 1_000_000, 1_000_000, 14, 5_000)
+        return cls(20_000, 7, 20_000, 2_000, 3, 100, 10_000, 1_000_000, 1_000_000, 14, 5_000)
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -109,6 +109,7 @@ def latency(server: Server, sizes: Sizes, log: Log, concurrency: int = 100,
         "bound_ops_per_s": bound, "n": sizes.latency_n, "n_httpx": sizes.latency_n_httpx,
         "rounds": sizes.latency_reps, "summary": summary,
         "ceiling_c1_fraction": ceiling,
+        "server_timers": server.timers,
         "sdk_over_raw_fraction": _ratio(sdk, summary["raw"]["fraction_of_bound"]),
         "targets": {">= 97% of C/latency": _target(sdk, ">=", 0.97)},
         "runs": runs,

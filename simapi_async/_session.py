@@ -20,7 +20,7 @@ from typing import Any, Final, Self
 
 import aiohttp
 import attrs
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _endpoints
@@ -190,14 +190,16 @@ class AsyncSession:
         self._owns_http = session is None
         self._trace_configs = traces
         self._closed = False
-        self._headers = {
+        # Read-only multidicts: aiohttp merges them as they are, where a dict is first
+        # converted on every request.
+        self._headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict({
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": f"simapi_async/{__version__} python/{platform.python_version()} "
             f"aiohttp/{aiohttp.__version__}",
-        }
+        }))
         self._auth_token: str | None = None
-        self._auth_headers: dict[str, str] = {}
+        self._auth_headers = self._headers
         self._attach_resources()
 
     def _attach_resources(self) -> None:
@@ -436,9 +438,11 @@ class AsyncSession:
         http = self._client()
         headers = self._headers
         if token is not None:
-            if token is not self._auth_token:  # one headers dict per token, not per request
+            if token is not self._auth_token:  # one headers object per token, not per request
                 self._auth_token = token
-                self._auth_headers = {**headers, "Authorization": "Bearer " + token}
+                authorized = CIMultiDict(headers)
+                authorized["Authorization"] = "Bearer " + token
+                self._auth_headers = CIMultiDictProxy(authorized)
             headers = self._auth_headers
         self._requests += 1
         call = CALL_STATS.get()

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,6 +48,8 @@ __all__ = ["BulkRun"]
 log = logging.getLogger("simapi_async")
 
 _END: Final = object()
+#: Targets read and screened at a time (sync sources), before their requests go out.
+_BATCH: Final = 32
 _DONE_BEFORE = "done in a previous run"
 _UNKNOWN_BEFORE = "outcome unknown in a previous run (not repeated: not idempotent)"
 _DUPLICATE = "duplicate"
@@ -198,7 +201,9 @@ class BulkRun:
         self._last_progress = 0.0
         self._base_stats = api.stats
         self._direct: Callable[[ItemResult], Any] | None = None
-        self._lean = False  # see `_execute`: set by run() when nobody reads the results
+        self._lean = False  # see `_answered`: set by run() when nobody reads the results
+        self._ready: deque[Target] = deque()  # screened, to be sent (at most `_batch`)
+        self._batch = min(_BATCH, workers)
 
     # -- driving ------------------------------------------------------------------------
 
@@ -293,18 +298,31 @@ class BulkRun:
         gate, source, op, api = self.gate, self.source, self.op, self.api
         next_now = source.next_now
         queue = None if self._direct is not None else self._results
+        ready = self._ready
         while True:
             if index >= gate.limit:  # only when slowed down by 429s: no coroutine otherwise
                 await gate.wait_turn(index)
-            raw = next_now() if next_now is not None else await source.next()
-            if raw is _END:
-                gate.drain()  # parked workers must see the end too
-                return
-            screened = self._screen(raw)
-            if screened is None:
-                continue  # another shard's target
-            if isinstance(screened, Target):
-                target = screened
+            if not ready:
+                # Read and screen the next few targets in one go (validation and the
+                # duplicate filter run back to back, not between two requests); their
+                # results when no request is needed, the others queue up in `ready`.
+                raws = self._take(next_now) if next_now is not None else [await source.next()]
+                if raws[-1] is _END:
+                    raws.pop()
+                    if not raws and not ready:
+                        gate.drain()  # parked workers must see the end too
+                        return
+                for result in self._screen_all(raws):
+                    self._emit(result)
+                    if queue is not None:
+                        await queue.put(result)
+                continue
+            target = ready.popleft()
+            screened: ItemResult
+            if self.stopped is not None:  # screened before the run stopped: not sent
+                screened = ItemResult(target, False, NotAttemptedError(
+                    f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
+            else:
                 params = self._begin(target, stats)
                 started = time.monotonic()
                 value: Any = None
@@ -334,6 +352,31 @@ class BulkRun:
             self._emit(screened)
             if queue is not None:
                 await queue.put(screened)
+
+    def _take(self, next_now: Callable[[], Any]) -> list[Any]:
+        """Up to `_BATCH` targets (never more than the workers) from a sync source; ends
+        with `_END` when it ran out. At most that many are read ahead of the requests."""
+        raws = []
+        for _ in range(self._batch):
+            raw = next_now()
+            raws.append(raw)
+            if raw is _END:
+                break
+        return raws
+
+    def _screen_all(self, raws: list[Any]) -> list[ItemResult]:
+        """Screen `raws`: targets to send go to `ready`; the results of the others."""
+        results = []
+        ready = self._ready
+        for raw in raws:
+            screened = self._screen(raw)
+            if screened is None:
+                continue  # another shard's target
+            if isinstance(screened, Target):
+                ready.append(screened)
+            else:
+                results.append(screened)
+        return results
 
     def _screen(self, raw: Any) -> ItemResult | Target | None:
         """The target to send; or its result when no request is needed (invalid, skipped);

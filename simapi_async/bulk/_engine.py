@@ -1,11 +1,13 @@
 """The bulk engine: a bounded worker pool over a lazily read stream of targets.
 
-- `concurrency` workers pull targets one at a time from the (sync or async) iterable, so
+- `concurrency` workers pull targets from the (sync or async) iterable, a few at a time
+  (never more than the workers ahead of the requests: see `_take`), so
   memory is bounded by the workers, not by the input: a million targets never become a
   million tasks.
-- Every target read ends in exactly one `ItemResult`: done, failed (its own error, the
-  others go on), skipped (done in a previous run, or a duplicate), or not attempted (the
-  run stopped early).
+- Every target read ends in exactly one result: done, failed (its own error, the others
+  go on), skipped (done in a previous run, or a duplicate), or not attempted (the run
+  stopped early). Hooks, `stream()` and the journal get an `ItemResult` for each; a run
+  with none of them only counts plain successes in its report (no object per target).
 - A `429` halves the number of active workers (additive increase back, one per window
   of successes): the run slows down instead of every worker hammering on.
 - The journal gets a flushed line per finished target as it finishes.
@@ -290,7 +292,7 @@ class BulkRun:
     # -- the worker ---------------------------------------------------------------------
 
     async def _worker(self, index: int) -> None:
-        """Take targets one at a time until the input ends. The request is awaited right
+        """Take targets until the input ends. The request is awaited right
         here (no coroutine per target between the worker and the session: this loop is
         the hot path); what comes before and after it is in plain functions."""
         stats = CallStats()

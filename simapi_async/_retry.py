@@ -127,7 +127,9 @@ class _Budget:
         return True
 
     def refill(self) -> None:
-        self.tokens = min(self._config.capacity, self.tokens + self._config.success_refill)
+        capacity = self._config.capacity
+        if self.tokens < capacity:  # full nearly always: nothing to do
+            self.tokens = min(capacity, self.tokens + self._config.success_refill)
 
 
 class Retrier:

@@ -297,7 +297,7 @@ class BulkRun:
         the hot path); what comes before and after it is in plain functions."""
         stats = CallStats()
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
-        gate, source, op, api = self.gate, self.source, self.op, self.api
+        gate, source, op, api, report = self.gate, self.source, self.op, self.api, self.report
         next_now = source.next_now
         queue = None if self._direct is not None else self._results
         ready = self._ready
@@ -345,10 +345,15 @@ class BulkRun:
                     self._cancelled(target, stats)
                     raise
                 else:
-                    done = self._answered(target, value, stats, started)
-                    if done is None:
-                        continue  # a success nobody asked the details of: counted already
-                    screened = done
+                    if value is None:  # a plain success nobody asked the details of
+                        if stats.rate_limited or gate.limit < gate.maximum:
+                            self._adapt(stats, True)
+                        report.total += 1
+                        report.succeeded += 1
+                        if self.on_progress is not None:
+                            self._progress()
+                        continue
+                    screened = self._answered(target, value, stats, started)
                 finally:
                     self.in_flight -= 1
             self._emit(screened)
@@ -414,18 +419,12 @@ class BulkRun:
             self.journal.record_started(target)
         return self.op.params(target)
 
-    def _answered(self, target: Target, value: OperationResult | None, stats: CallStats,
-                  started: float) -> ItemResult | None:
-        """The result of an answered request; None for a plain success nobody wants the
-        `ItemResult` of (no hook, no stream, no journal): it is counted here, no objects
-        are made."""
-        ok = value is None or value.ok
+    def _answered(self, target: Target, value: OperationResult, stats: CallStats,
+                  started: float) -> ItemResult:
+        """The result of an answered request (a plain success nobody reads the result of
+        is counted in the worker instead, with no objects made)."""
+        ok = value.ok
         self._adapt(stats, ok)
-        if value is None:
-            self.report.add_success()
-            if self.on_progress is not None:
-                self._progress()
-            return None
         error = None if ok else ServerError(
             f"the API answered success=false: {value.message or ''}", status=200)
         return ItemResult(target, ok, error, stats.attempts, time.monotonic() - started,

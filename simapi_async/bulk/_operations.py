@@ -79,8 +79,10 @@ class Operation:
             return {"number": target.number, **self.extra}
         if target.iccid is None and target.imsi is None:
             return None
-        return {"number": target.number, "iccid": target.iccid, "imsi": target.imsi,
-                **self.extra}
+        params = {"number": target.number, "iccid": target.iccid, "imsi": target.imsi}
+        if self.extra:
+            params.update(self.extra)
+        return params
 
     async def call(self, api: AsyncSession, target: Target) -> OperationResult:
         if self.name == "send_sms":

@@ -107,11 +107,6 @@ class BulkReport:
         done = self.succeeded + self.failed
         return done / self.elapsed if self.elapsed > 0 else 0.0
 
-    def add_success(self) -> None:
-        """Count one target done, when nobody needs its `ItemResult` (see the engine)."""
-        self.total += 1
-        self.succeeded += 1
-
     def add(self, result: ItemResult) -> None:
         """Count one result."""
         self.total += 1

@@ -97,8 +97,8 @@ class _Source:
         return self.exhausted
 
     async def next(self) -> Any:
-        if self._ait is None:
-            return self._next_sync()
+        """The next target of an async iterable, or `_END` (sync ones: `next_now`)."""
+        assert self._ait is not None
         if self.exhausted:
             return _END
         async with self._lock:
@@ -203,7 +203,8 @@ class BulkRun:
         self._last_progress = 0.0
         self._base_stats = api.stats
         self._direct: Callable[[ItemResult], Any] | None = None
-        self._lean = False  # see `_answered`: set by run() when nobody reads the results
+        #: No hook, no stream, no journal: plain successes are only counted (see `_worker`).
+        self._lean = False
         self._ready: deque[Target] = deque()  # screened, to be sent (at most `_batch`)
         self._batch = min(_BATCH, workers)
 
@@ -322,8 +323,7 @@ class BulkRun:
             target = ready.popleft()
             screened: ItemResult
             if self.stopped is not None:  # screened before the run stopped: not sent
-                screened = ItemResult(target, False, NotAttemptedError(
-                    f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
+                screened = self._not_attempted(target)
             else:
                 params = self._begin(target, stats)
                 started = time.monotonic()
@@ -404,9 +404,12 @@ class BulkRun:
                 and number in previous.unknown):
             return ItemResult(target, False, skipped=_UNKNOWN_BEFORE, outcome=SKIPPED)
         if self.stopped is not None:
-            return ItemResult(target, False, NotAttemptedError(
-                f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
+            return self._not_attempted(target)
         return target
+
+    def _not_attempted(self, target: Target) -> ItemResult:
+        return ItemResult(target, False, NotAttemptedError(
+            f"not attempted: the run stopped ({self.stopped})"), outcome=FAILED)
 
     def _begin(self, target: Target, stats: CallStats) -> dict[str, Any] | None:
         """Before a target's request: counters, the write-ahead line; its parameters

@@ -63,14 +63,12 @@ class Endpoint:
     summary: str = ""
     # Derived once, for the hot path of `build`.
     _names: frozenset[str] = attrs.field(init=False, repr=False, eq=False)
-    _has_body: bool = attrs.field(init=False, repr=False, eq=False)
     _in_path: tuple[tuple[str, str], ...] = attrs.field(init=False, repr=False, eq=False)
     _in_query: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
     _in_body: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_names", frozenset(p.name for p in self.params))
-        object.__setattr__(self, "_has_body", any(p.where is In.BODY for p in self.params))
         object.__setattr__(self, "_in_path", tuple(
             (p.name, "{" + p.name + "}") for p in self.params if p.where is In.PATH))
         object.__setattr__(self, "_in_query",
@@ -78,7 +76,7 @@ class Endpoint:
         object.__setattr__(self, "_in_body",
                            tuple(p for p in self.params if p.where is In.BODY))
         placeholders = set(_PLACEHOLDER.findall(self.path))
-        declared = {p.name for p in self.params if p.where is In.PATH}
+        declared = {name for name, _ in self._in_path}
         if placeholders != declared:
             raise ValueError(
                 f"endpoint {self.name!r}: path {self.path!r} has placeholders "
@@ -133,7 +131,7 @@ class Endpoint:
             else:
                 query.append((p.name, value if type(value) is str else _query_value(value)))
         body: dict[str, Any] | None = None
-        if self._has_body:
+        if self._in_body:  # an endpoint with body parameters always sends a body
             body = {}
             for p in self._in_body:
                 value = get(p.name)

@@ -8,8 +8,10 @@ Two formats, told apart by the first line that is neither blank nor a ``#`` comm
   ... in any case) and optionally ``iccid`` / ``imsi``; the delimiter (``,`` ``;`` tab
   ``|``) is taken from the header.
 
-A UTF-8 BOM is dropped. A line whose number, ICCID or IMSI is invalid is not sent: it is
-reported (`on_bad`) with its line number, and counted.
+A UTF-8 BOM is dropped. A file whose first 64 KiB are not UTF-8 is read as Windows-1251,
+what Excel in a Russian locale saves as "CSV" (so a ``Номер;ICCID`` header is found).
+A line whose number, ICCID or IMSI is invalid is not sent: it is reported (`on_bad`)
+with its line number, and counted.
 """
 
 from __future__ import annotations
@@ -51,17 +53,41 @@ class BadLine:
         return f"invalid {self.error.field}: {self.error.reason}"
 
 
+_SNIFF_BYTES: Final = 65536
+
+
+def sniff_encoding(head: bytes) -> str:
+    """``utf-8-sig`` unless `head` (a file's first bytes) is not UTF-8: then ``cp1251``.
+
+    A multi-byte character cut by the end of the sample is not held against UTF-8.
+    """
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":
+            return "cp1251"
+    return "utf-8-sig"
+
+
+def _file_encoding(path: str) -> str:
+    with open(path, "rb") as f:
+        return sniff_encoding(f.read(_SNIFF_BYTES))
+
+
 def open_input(path: str) -> IO[str]:
-    """The file (or stdin for ``-``) as text: UTF-8 with or without BOM, bad bytes replaced
-    (so a mis-encoded line is reported as bad rather than stopping the run)."""
+    """The file (or stdin for ``-``) as text: UTF-8 with or without BOM, or Windows-1251
+    when it is not UTF-8 (`sniff_encoding`); bad bytes replaced (so a mis-encoded line is
+    reported as bad rather than stopping the run)."""
     if path == "-":
         # sys.stdin.buffer, not click.get_binary_stream (deprecated since Click 8.5)
         binary = getattr(sys.stdin, "buffer", None)
         if binary is None:  # a text-only stdin (some embedders): read it as it is
             return sys.stdin
-        return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        peek = getattr(binary, "peek", None)  # what is buffered, without consuming it
+        encoding = sniff_encoding(peek(_SNIFF_BYTES)) if peek is not None else "utf-8-sig"
+        return io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
     try:
-        return open(path, encoding="utf-8-sig", errors="replace", newline="")
+        return open(path, encoding=_file_encoding(path), errors="replace", newline="")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -217,7 +243,7 @@ def count_candidate_lines(path: str) -> int | None:
     if path == "-":
         return None
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
+        with open(path, encoding=_file_encoding(path), errors="replace") as f:
             count = sum(1 for line in f if _meaningful(line))
             f.seek(0)
             first = next((line for line in f if _meaningful(line)), "")

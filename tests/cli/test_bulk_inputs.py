@@ -88,6 +88,35 @@ def test_csv_header_spellings_with_iccid(invoke: Invoke, emu: Emulator, env: dic
     assert all(emu.fleet.sims[n].blocked for n in numbers)
 
 
+@pytest.mark.parametrize("encoding", ["cp1251", "utf-8", "utf-8-sig"])
+def test_a_russian_excel_csv_is_read_in_its_encoding(invoke: Invoke, emu: Emulator,
+                                                     env: dict[str, str], tmp_path: Path,
+                                                     encoding: str) -> None:
+    """Excel in a Russian locale saves "CSV" in Windows-1251: its ``Номер;ICCID`` header is
+    found (and the dry run's line count agrees); UTF-8 files are read as before."""
+    numbers = emu.fleet.numbers[20:23]
+    rows = ["# выгрузка из биллинга", "Номер телефона;ICCID",
+            *(f"{n};{emu.fleet.sims[n].iccid}" for n in numbers)]
+    path = tmp_path / "sims.csv"
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode(encoding))
+    result = invoke(["bulk", "block", str(path), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["succeeded"], data["bad_lines"]) == (3, 0)
+    assert emu.stats.requests["get_sim"] == 0
+    assert all(emu.fleet.sims[n].blocked for n in numbers)
+
+
+def test_the_encoding_sniff_does_not_blame_utf8_for_a_cut_character() -> None:
+    """A UTF-8 sample ending inside a multi-byte character is still UTF-8; bytes that are
+    not UTF-8 anywhere else mean Windows-1251."""
+    from simapi_async.cli._inputs import sniff_encoding
+
+    assert sniff_encoding("Номер".encode()[:3]) == "utf-8-sig"  # a letter and a half
+    assert sniff_encoding("Номер;ICCID".encode("cp1251")) == "cp1251"
+    assert sniff_encoding(b"79181111111\n") == "utf-8-sig"
+
+
 def test_csv_bad_rows_report_their_physical_line(invoke: Invoke, emu: Emulator,
                                                  env: dict[str, str], tmp_path: Path) -> None:
     """A CSV row with a bad ICCID or an empty number is reported with its line in the file,

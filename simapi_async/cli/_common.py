@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, NoReturn, TypeVar
@@ -157,9 +158,11 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     """Run a command's coroutine; SDK errors become messages and exit statuses.
 
     Bad input (`InvalidInputError`) exits 2, any other `SimApiError` 1, Ctrl-C 130.
+    SIGTERM cancels the command like Ctrl-C does, so its clean-up runs (a `cdr export`
+    removes its partial file), and exits 143. (`bulk` handles both signals itself.)
     """
     try:
-        code = asyncio.run(main())
+        code = asyncio.run(_terminable(main))
     except InvalidInputError as exc:
         raise ConfigError(str(exc)) from None
     except SimApiError as exc:
@@ -167,7 +170,28 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
+    except asyncio.CancelledError:
+        click.echo("terminated", err=True)
+        code = EXIT_TERMINATED
     sys.exit(code)
+
+
+async def _terminable(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """`main()`, cancelled by SIGTERM (unless started with it ignored, as under nohup)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    installed = False
+    if task is not None and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        try:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or a platform without them (Windows)
+    try:
+        return await main()
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 # -- output -------------------------------------------------------------------------------------

@@ -81,6 +81,12 @@ _pack_low = _LOW.pack
 _Page = bytes | bytearray  # sparse (2 bytes a member, unsorted) or dense (a bitmap)
 
 
+def _has(page: bytes, two: bytes) -> bool:
+    """Whether the sparse `page` holds the member packed as `two`."""
+    head, found, _ = page.partition(two)  # faster than find() or `in` on bytes
+    return bool(found) and (not len(head) & 1 or _aligned(page, two, len(head) + 1))
+
+
 def _aligned(page: bytes, two: bytes, start: int) -> bool:
     """Whether `two` is a member of `page` at or after byte `start`.
 
@@ -144,9 +150,7 @@ class NumberSet:
         page = block[key & _BLOCK_MASK]
         low = n & _PAGE_MASK
         if type(page) is bytes:
-            two = _pack_low(low)
-            head, found, _ = page.partition(two)  # faster than find() or `in` on bytes
-            return bool(found) and (not len(head) & 1 or _aligned(page, two, len(head) + 1))
+            return _has(page, _pack_low(low))
         if type(page) is bytearray:
             return bool(page[low >> 3] & (1 << (low & 7)))
         return False  # no page
@@ -163,8 +167,7 @@ class NumberSet:
         low = n & _PAGE_MASK
         if type(page) is bytes:
             two = _pack_low(low)
-            head, found, _ = page.partition(two)
-            if found and (not len(head) & 1 or _aligned(page, two, len(head) + 1)):
+            if _has(page, two):
                 return False
             page += two
             block[slot] = page if len(page) <= 2 * _SPARSE_MAX else _bitmap(page)

@@ -128,10 +128,23 @@ def _latency(r: dict[str, Any]) -> list[str]:
             *rows, "",
             f"SDK fraction / raw fraction = {r['sdk_over_raw_fraction']:.3f}. Ceiling on this "
             f"machine, one request at a time (raw, C=1): {r['ceiling_c1_fraction']:.1%} of "
-            "1/latency. The emulator sleeps its latency on "
-            + ("a timer thread (precise to ~0.1 ms; see README)"
-               if r.get("server_timers") == "precise" else "the event loop's timers")
-            + ".", ""]
+            "1/latency. " + _latency_server(r), ""]
+
+
+def _latency_server(r: dict[str, Any]) -> str:
+    timers = r.get("server_timers")
+    if timers == "spin":
+        text = ("The emulator's loop busy-polls while it has latency, so it answers at 50 ms, "
+                "not up to a millisecond later (see README)")
+    elif timers == "precise":
+        text = "The emulator slept its latency on a timer thread (precise to ~0.1 ms)"
+    else:
+        text = "The emulator slept its latency on the event loop's timers"
+    sleeping = r.get("sleeping_server")
+    if sleeping:
+        text += (". On an emulator whose loop sleeps between events (one round): "
+                 + ", ".join(f"{v} {f:.1%}" for v, f in sleeping.items()) + " of the bound")
+    return text + "."
 
 
 def _memory(r: dict[str, Any]) -> list[str]:

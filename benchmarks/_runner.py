@@ -64,6 +64,9 @@ class Server:
             except (OSError, RuntimeError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
         self._dir.cleanup()
 
     def __enter__(self) -> Server:

@@ -100,6 +100,7 @@ def latency(server: Server, sizes: Sizes, log: Log, concurrency: int = 100,
     ceiling_run = run_client(server, "raw", sizes.ceiling_n, 1)
     ceiling = ceiling_run["ops_per_s"] * latency_ms / 1000
     log(f"  ceiling (raw, C=1): {ceiling:.1%} of 1/latency")
+    sleeping = _sleeping_server(server.sims, sizes, log, concurrency, latency_ms, bound)
     summary = {v: {**summarize(r), "fraction_of_bound": summarize_fraction(r)}
                for v, r in runs.items()}
     sdk = summary["sdk"]["fraction_of_bound"]
@@ -110,10 +111,25 @@ def latency(server: Server, sizes: Sizes, log: Log, concurrency: int = 100,
         "rounds": sizes.latency_reps, "summary": summary,
         "ceiling_c1_fraction": ceiling,
         "server_timers": server.timers,
+        "sleeping_server": sleeping,
         "sdk_over_raw_fraction": _ratio(sdk, summary["raw"]["fraction_of_bound"]),
         "targets": {">= 97% of C/latency": _target(sdk, ">=", 0.97)},
         "runs": runs,
     }
+
+
+def _sleeping_server(sims: int, sizes: Sizes, log: Log, concurrency: int, latency_ms: float,
+                     bound: float) -> dict[str, float]:
+    """For comparison: one round of sdk and raw on an emulator whose loop sleeps between
+    events (asyncio's timers), as the benchmarks' server did before it spun."""
+    fractions = {}
+    with Server(sims, latency_ms=latency_ms, server_args=("--timers", "asyncio")) as sleepy:
+        for variant in ("sdk", "raw"):
+            r = run_client(sleepy, variant, sizes.latency_n, concurrency)
+            fractions[variant] = r["ops_per_s"] / bound
+            log(f"  emulator on a sleeping loop, {variant:5}: "
+                f"{fractions[variant]:.1%} of the bound")
+    return fractions
 
 
 def summarize_fraction(runs: list[dict[str, Any]]) -> float:

@@ -9,14 +9,14 @@ answers commands read from stdin, one per line:
 
 - ``reset``: zero the emulator's counters and note the process CPU time;
 - ``stats``: the counters since the last reset (connections accepted, requests, maximum
-  in flight, statuses) and the server's CPU seconds since then;
+  in flight, statuses), the server's CPU seconds since then and whether its loop spins;
 - ``latency <seconds>``: the latency added to every answer from now on;
 - ``quit`` (or end of input): stop serving and exit.
 
-``--timers precise`` (the default) sleeps the emulator's latency on a timer thread
-(`benchmarks._timers`) instead of the loop's timers (``--timers asyncio``), which under load
-end a sleep up to a millisecond late (epoll's timeout is in whole ms). The first line
-says which: ``"timers": "precise"``.
+``--timers spin`` (the default) runs the emulator on a loop that busy-polls while the
+latency is above 0 (`benchmarks._loop`), so its answers come at the latency, not up to a
+millisecond later; ``--timers asyncio`` keeps asyncio's sleeping loop throughout. The first
+line says which: ``"timers": "spin"``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import sys
 import time
 from typing import Any
 
-from simapi_async.testing import Emulator, Faults, _emulator
+from simapi_async.testing import Emulator, Faults
 
-from . import _timers
+from . import _loop
 
 
 def _write_targets(emu: Emulator, path: str) -> None:
@@ -39,7 +39,7 @@ def _write_targets(emu: Emulator, path: str) -> None:
         out.writelines(f"{number},{sims[number].iccid}\n" for number in emu.fleet.numbers)
 
 
-def _stats(emu: Emulator, cpu_since: float) -> dict[str, Any]:
+def _stats(emu: Emulator, cpu_since: float, spinning: bool) -> dict[str, Any]:
     s = emu.stats
     return {
         "connections": s.connections,
@@ -48,6 +48,7 @@ def _stats(emu: Emulator, cpu_since: float) -> dict[str, Any]:
         "logins": s.logins,
         "status_counts": {str(k): v for k, v in s.status_counts.items()},
         "server_cpu_s": time.process_time() - cpu_since,
+        "spinning": spinning,
     }
 
 
@@ -55,6 +56,14 @@ async def _serve(args: argparse.Namespace) -> None:
     emu = Emulator(args.sims, args.seed, faults=Faults(latency=args.latency_ms / 1000),
                    fast=True)
     loop = asyncio.get_running_loop()
+    selector = _loop.selector_of(loop) if args.timers == "spin" else None
+
+    def set_latency(seconds: float) -> None:
+        emu.faults.latency = seconds
+        if selector is not None:  # exact answers need a loop that never sleeps through them
+            selector.spinning = seconds > 0
+
+    set_latency(args.latency_ms / 1000)
     lines: asyncio.Queue[str] = asyncio.Queue()
 
     def readable() -> None:
@@ -77,9 +86,9 @@ async def _serve(args: argparse.Namespace) -> None:
                 cpu_since = time.process_time()
                 _answer({"ok": True})
             elif command == "stats":
-                _answer(_stats(emu, cpu_since))
+                _answer(_stats(emu, cpu_since, selector is not None and selector.spinning))
             elif command == "latency":
-                emu.faults.latency = float(rest[0])
+                set_latency(float(rest[0]))
                 _answer({"ok": True})
             else:
                 _answer({"ok": True})
@@ -97,18 +106,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--targets-out", default=None)
-    p.add_argument("--timers", choices=("precise", "asyncio"), default="precise",
-                   help="how the emulator sleeps its latency (default: precise)")
+    p.add_argument("--timers", choices=("spin", "asyncio"), default="spin",
+                   help="how the emulator waits out its latency (default: spin)")
     args = p.parse_args()
-    if args.timers == "precise":
-        # This process only: hand the GIL over every 0.5 ms instead of 5 ms, so the timer
-        # thread, woken at a deadline, gets to run promptly while the loop thread is busy.
-        sys.setswitchinterval(0.0005)
-        _emulator._sleep = _timers.precise_sleep  # type: ignore[assignment]  # overloads
-    try:
-        asyncio.run(_serve(args))
-    finally:
-        _timers.stop()
+    factory = _loop.spin_loop if args.timers == "spin" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_serve(args))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 ...         emu.fail_next(2, status=429, retry_after=0.05)
 
 Each request goes: route (404 / 405) → stats → forced failures (`fail_next`) → rate
-limit (429) → latency → one die (hang / 500 / 503 / 502 HTML / drop) → bearer token
+limit (429) → latency → one die (hang / 429 / 500 / 503 / 502 HTML / drop) → bearer token
 (401) → validation (422) → SIM lookup (404) → state change → answer in `Shapes`.
 """
 
@@ -324,6 +324,8 @@ class Emulator:
                 return None
             if kind == "502":
                 return web.Response(status=502, text=HTML_502, content_type="text/html")
+            if kind == "429":
+                return error_response(429, faults.retry_after, headers)
             if kind in ("500", "503"):
                 return error_response(int(kind))
             if kind == "drop":

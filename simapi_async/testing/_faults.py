@@ -7,7 +7,7 @@ next request sees the change::
     emu.faults.latency = (0.005, 0.02)
 
 Every request rolls one die against the cumulative probabilities, in this order:
-hang, 500, 503, 502 (HTML), drop. Injected errors answer before the request is
+hang, 429, 500, 503, 502 (HTML), drop. Injected errors answer before the request is
 processed (nothing is applied); a drop applies the write first with probability
 `drop_after_processing` (default one half: the worst case for a client, which cannot
 tell whether its write happened).
@@ -25,7 +25,7 @@ from .._exceptions import InvalidInputError
 
 __all__ = ["FaultEngine", "Faults", "Roll"]
 
-Roll = Literal["hang", "500", "503", "502", "drop"]
+Roll = Literal["hang", "429", "500", "503", "502", "drop"]
 
 
 def _probability(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -47,6 +47,13 @@ def _latency(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         )
 
 
+def _seconds_or_none(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+        raise InvalidInputError(attribute.name, value, "must be seconds >= 0 or None")
+
+
 def _positive_or_none(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
@@ -59,6 +66,8 @@ class Faults:
     """What goes wrong, and how often. All zero by default: a healthy server.
 
     - `latency`: seconds added before each answer, or a `(low, high)` uniform range.
+    - `error_rate_429`: probability of ``429 Too Many Attempts`` with `Retry-After:
+      retry_after` (seconds, default 1; None: no header), whatever the request rate.
     - `error_rate_500` / `error_rate_503` / `error_rate_502_html`: probability of that
       answer (502 comes as a proxy's HTML page, `text/html`).
     - `drop_rate`: probability of closing the connection without answering;
@@ -72,6 +81,8 @@ class Faults:
     """
 
     latency: float | tuple[float, float] = attrs.field(default=0.0, validator=_latency)
+    error_rate_429: float = attrs.field(default=0.0, validator=_probability)
+    retry_after: float | None = attrs.field(default=1.0, validator=_seconds_or_none)
     error_rate_500: float = attrs.field(default=0.0, validator=_probability)
     error_rate_503: float = attrs.field(default=0.0, validator=_probability)
     error_rate_502_html: float = attrs.field(default=0.0, validator=_probability)
@@ -84,8 +95,8 @@ class Faults:
 
     def any_random(self) -> bool:
         """True when a die has to be rolled for each request."""
-        return bool(self.hang_rate or self.error_rate_500 or self.error_rate_503
-                    or self.error_rate_502_html or self.drop_rate)
+        return bool(self.hang_rate or self.error_rate_429 or self.error_rate_500
+                    or self.error_rate_503 or self.error_rate_502_html or self.drop_rate)
 
 
 class FaultEngine:
@@ -138,8 +149,8 @@ class FaultEngine:
         f = self.faults
         r = self._rng.random()
         odds: tuple[tuple[Roll, float], ...] = (
-            ("hang", f.hang_rate), ("500", f.error_rate_500), ("503", f.error_rate_503),
-            ("502", f.error_rate_502_html), ("drop", f.drop_rate))
+            ("hang", f.hang_rate), ("429", f.error_rate_429), ("500", f.error_rate_500),
+            ("503", f.error_rate_503), ("502", f.error_rate_502_html), ("drop", f.drop_rate))
         for kind, p in odds:
             if r < p:
                 return kind

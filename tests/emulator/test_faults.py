@@ -36,6 +36,21 @@ async def test_error_rates_answer_json_and_apply_nothing(emu: Emulator, api: Cli
     assert emu.stats.writes.total() == 0
 
 
+@pytest.mark.parametrize(("retry_after", "header"), [(1.0, "1"), (0.25, "0.25"), (None, None)])
+async def test_error_rate_429_answers_too_many_attempts(emu: Emulator, api: Client,
+                                                       retry_after: float | None,
+                                                       header: str | None) -> None:
+    """error_rate_429 = 1: 429 with `retry_after` as Retry-After, and nothing applied."""
+    emu.faults = Faults(error_rate_429=1.0, retry_after=retry_after)
+    sim = _sim(emu)
+    r = await api("POST", f"api/v2/sim/block/{sim.number}", params={"iccid": sim.iccid})
+    assert r.status == 429
+    assert r.headers.get("Retry-After") == header
+    assert r.body == {"message": "Too Many Attempts."}
+    assert not sim.blocked
+    assert emu.stats.injected["429"] == 1
+
+
 async def test_502_is_an_html_page(emu: Emulator, api: Client) -> None:
     """error_rate_502_html answers 502 with a proxy's text/html page."""
     emu.faults.error_rate_502_html = 1.0
@@ -162,6 +177,7 @@ async def test_same_seed_same_faults() -> None:
 @pytest.mark.parametrize("kwargs", [
     {"error_rate_500": 1.5}, {"drop_rate": -0.1}, {"latency": (0.2, 0.1)},
     {"latency": -1}, {"rate_limit": 0}, {"token_ttl": -5}, {"hang_rate": "often"},
+    {"error_rate_429": 2}, {"retry_after": -1}, {"retry_after": True},
 ])
 def test_bad_faults_are_invalid_input(kwargs: dict[str, object]) -> None:
     """Out-of-range fault settings raise InvalidInputError."""

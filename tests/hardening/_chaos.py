@@ -1,14 +1,13 @@
-"""`ChaosEmulator`: the emulator plus the two faults it lacks — a `429` rate and token
-revocations driven by traffic — and a record of which tokens were refused.
+"""`ChaosEmulator`: the emulator plus the fault it lacks — token revocations driven by
+traffic — and a record of which tokens were refused.
 
-The emulator's own `Faults` has `rate_limit` (a token bucket), not "1 % of requests get
-a 429"; and `revoke_tokens()` is called here every `revoke_every` requests (not on a
-timer), so the number of revocations does not depend on how fast the machine is.
+`revoke_tokens()` is called here every `revoke_every` requests (not on a timer), so the
+number of revocations does not depend on how fast the machine is. (A 429 rate is the
+emulator's own `Faults.error_rate_429`.)
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,16 +19,13 @@ __all__ = ["ChaosEmulator"]
 
 
 class ChaosEmulator(Emulator):
-    """An `Emulator` whose app also answers `rate_429` of API requests with `429` and
-    revokes every token after each `revoke_every` requests (0: never)."""
+    """An `Emulator` whose app also revokes every token after each `revoke_every` requests
+    (0: never)."""
 
-    def __init__(self, *args: Any, rate_429: float = 0.0, revoke_every: int = 0,
-                 chaos_seed: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, revoke_every: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.rate_429 = rate_429
         self.revoke_every = revoke_every
         self.revocations = 0
-        self.injected_429 = 0
         self.requests_seen = 0
         #: Bearer tokens that were answered 401 at least once (each should cost one login).
         self.refused_tokens: set[str] = set()
@@ -37,7 +33,6 @@ class ChaosEmulator(Emulator):
         self.lost_logins = 0
         #: Awaited after each request is processed, before its answer is sent.
         self.on_processed: Callable[[web.Request], Awaitable[None]] | None = None
-        self._dice = random.Random(chaos_seed)
 
     def make_app(self) -> web.Application:
         app = super().make_app()
@@ -51,10 +46,6 @@ class ChaosEmulator(Emulator):
             self.revoke_tokens()
             self.revocations += 1
         is_login = request.path.endswith("/login")
-        if not is_login and self.rate_429 and self._dice.random() < self.rate_429:
-            self.injected_429 += 1
-            return web.json_response({"message": "Too Many Attempts."}, status=429,
-                                     headers={"Retry-After": "1"})
         logins, dropped = self.stats.logins, self.stats.dropped
         response: web.StreamResponse = await handler(request)
         if is_login and self.stats.logins > logins and self.stats.dropped > dropped:

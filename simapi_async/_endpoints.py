@@ -177,8 +177,11 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = {
         ),
         Endpoint(
             "cdr_internet", "GET", "api/v2/cdr/internet",
+            # `page` is not documented for CDR: it is sent only to read on when an answer
+            # comes as a Laravel paginator saying more pages exist (Laravel reads `page`).
             (Param("from", In.QUERY, True), Param("to", In.QUERY, True),
-             Param("numbers[]", In.QUERY, many=True), Param("inn", In.QUERY)),
+             Param("numbers[]", In.QUERY, many=True), Param("inn", In.QUERY),
+             Param("page", In.QUERY)),
             summary="Internet CDR",
         ),
         Endpoint(

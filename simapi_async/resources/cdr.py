@@ -113,15 +113,33 @@ class CdrResource(Resource):
                 await asyncio.gather(*running, return_exceptions=True)
 
     async def _fetch(self, params: dict[str, Any]) -> list[InternetCdr]:
-        body = await self._session.request("cdr_internet", params)
-        items, info = unwrap_list(body)
-        if info.more_pages:
-            log.warning(
-                "cdr/internet %s..%s answered page %s of %s, but the API documents no page "
-                "parameter: only this page was read (use a smaller window_days)",
-                params["from"], params["to"], info.page, info.last_page,
-            )
-        return structure_list(items, InternetCdr, where=info.where, body=body)
+        """Every record of one (window, batch): page 1, then ``page=2, 3...`` for as long
+        as the answer is a paginator saying more pages exist.
+
+        The API documents no page parameter for CDR, so a server that paginates anyway is
+        asked with Laravel's ``page``. One that ignores it (answering a page it already
+        sent) ends the reading with a warning instead of repeating records or looping.
+        """
+        records: list[InternetCdr] = []
+        page = 1
+        seen: set[int] = set()
+        while True:
+            asked = params if page == 1 else {**params, "page": page}
+            body = await self._session.request("cdr_internet", asked)
+            items, info = unwrap_list(body)
+            got = structure_list(items, InternetCdr, where=info.where, body=body)
+            if page > 1 and (info.page not in (None, page) or hash(tuple(got)) in seen):
+                log.warning(
+                    "cdr/internet %s..%s: asked for page %d, the answer repeats an earlier "
+                    "page (the server may ignore `page`); the window's later pages were "
+                    "not read (use a smaller window_days)", params["from"], params["to"], page,
+                )
+                return records
+            records.extend(got)
+            if not got or not info.more_pages:
+                return records
+            seen.add(hash(tuple(got)))
+            page = page + 1 if info.page is None else info.page + 1
 
 
 def _units(

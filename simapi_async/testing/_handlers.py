@@ -118,7 +118,13 @@ def cdr_internet(call: Call, clean: dict[str, Any]) -> web.Response:
         records.sort(key=lambda r: (r.start, r.number))
         items.extend(cdr_json(r, alt) for r in records)
         day += dt.timedelta(days=1)
-    return json_response(list_body(call.shapes, items))
+    size = call.shapes.cdr_page_size
+    if size is None or call.shapes.lists not in ("meta", "flat"):
+        return json_response(list_body(call.shapes, items))
+    page = clean.get("page", 1)
+    chunk = items[(page - 1) * size: page * size]
+    return json_response(list_body(call.shapes, chunk, page=page, per_page=size,
+                                   total=len(items), url=call.request.url))
 
 
 def activate(call: Call, clean: dict[str, Any]) -> web.Response:

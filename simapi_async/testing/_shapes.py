@@ -35,6 +35,11 @@ def _one_of(*allowed: str) -> Any:
     return check
 
 
+def _page_size(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (type(value) is not int or value < 1):
+        raise InvalidInputError(attribute.name, value, "must be a positive integer or None")
+
+
 @attrs.define(slots=True, kw_only=True)
 class Shapes:
     """Which response variant the emulator serves, per kind of answer.
@@ -50,6 +55,9 @@ class Shapes:
     - `fields`: "canonical" (`number`, `volume`, `start`...) | "alt" (`msisdn`,
       `packet`, `traffic`, `started_at`/`ended_at` as "YYYY-MM-DD HH:MM:SS",
       `upload` + `download`, prices as strings).
+    - `cdr_page_size`: None (default: `cdr/internet` answers one page, as documented) |
+      records per page: with `lists` "meta" or "flat", CDR answers are paginated too and
+      read on with `page` (the other list shapes cannot say that more pages exist).
     """
 
     login: str = attrs.field(default="token", validator=_one_of(*LOGIN_SHAPES))
@@ -57,6 +65,7 @@ class Shapes:
     objects: str = attrs.field(default="data", validator=_one_of(*OBJECT_SHAPES))
     writes: str = attrs.field(default="success", validator=_one_of(*WRITE_SHAPES))
     fields: str = attrs.field(default="canonical", validator=_one_of(*FIELD_SHAPES))
+    cdr_page_size: int | None = attrs.field(default=None, validator=_page_size)
 
 
 def login_body(shapes: Shapes, token: str, ttl: float | None) -> dict[str, Any]:

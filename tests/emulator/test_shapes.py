@@ -114,3 +114,24 @@ def test_bad_shape_is_invalid_input() -> None:
     shapes = Shapes()
     with pytest.raises(InvalidInputError):
         shapes.login = "jwt"
+
+
+async def test_cdr_pages(emu: Emulator, api: Client) -> None:
+    """cdr_page_size: with a paginator list shape, CDR comes `cdr_page_size` records a page."""
+    params = {"from": "2024-05-01", "to": "2024-05-01"}
+    whole = (await api("GET", "api/v2/cdr/internet", params=params)).body["data"]
+    emu.shapes.cdr_page_size = 5
+    first = (await api("GET", "api/v2/cdr/internet", params=params)).body
+    assert first["data"] == whole[:5]
+    assert first["meta"]["last_page"] == -(-len(whole) // 5)
+    assert "page=2" in first["links"]["next"]
+    second = (await api("GET", "api/v2/cdr/internet", params={**params, "page": "2"})).body
+    assert second["data"] == whole[5:10]
+    emu.shapes.lists = "data"  # a shape that cannot say "more pages": one answer, as before
+    assert (await api("GET", "api/v2/cdr/internet", params=params)).body == {"data": whole}
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, "7", True])
+def test_cdr_page_size_is_checked(size: object) -> None:
+    with pytest.raises(InvalidInputError, match="cdr_page_size"):
+        Shapes(cdr_page_size=size)  # type: ignore[arg-type]

@@ -119,6 +119,21 @@ async def test_cdr_over_a_range_comes_in_date_order(emu: Emulator) -> None:
     assert emu.stats.requests["cdr_internet"] == 10 * 3
 
 
+@pytest.mark.parametrize("lists", ["meta", "flat"])
+async def test_cdr_answered_in_pages_loses_nothing(emu: Emulator, lists: str) -> None:
+    """A server paginating CDR (7 records a page): the SDK reads every page of every
+    window, and yields exactly what the one-page answers give."""
+    numbers = emu.fleet.numbers[:12]
+    async with connected(emu) as api:
+        whole = [r async for r in api.cdr.internet("2026-01-01", "2026-01-03", numbers=numbers)]
+        emu.shapes.lists, emu.shapes.cdr_page_size = lists, 7
+        emu.stats.reset()
+        paged = [r async for r in api.cdr.internet("2026-01-01", "2026-01-03", numbers=numbers)]
+    assert len(whole) > 3 * 7  # several pages per window
+    assert paged == whole
+    assert emu.stats.requests["cdr_internet"] > 3
+
+
 @pytest.mark.parametrize(
     "shapes",
     [

@@ -217,13 +217,61 @@ async def test_records_without_start_and_mixed_time_zones_still_sort(fake, cdr):
     assert got == ["79180000004", "79180000002", "79180000003", "79180000001"]
 
 
-async def test_a_paginated_cdr_answer_is_warned_about(fake, cdr, caplog):
-    """A CDR answer saying more pages exist logs a warning (the API has no page parameter)."""
-    fake.on("cdr_internet", {"data": [], "meta": {"current_page": 1, "last_page": 2}})
+def _paged(pages: list[list[dict[str, Any]]], *, honour_page: bool = True,
+           flat: bool = False) -> Any:
+    """A server paginating its CDR answer: `pages` served by the `page` asked for (or page 1
+    over and over when it ignores `page`), as `meta`+`links` or flat with `next_page_url`."""
+
+    def answer(params: dict[str, Any]) -> dict[str, Any]:
+        page = params.get("page", 1) if honour_page else 1
+        last = len(pages)
+        nxt = f"https://api.example/api/v2/cdr/internet?page={page + 1}" if page < last else None
+        if flat:  # only a next link: no page numbers at all
+            return {"data": pages[page - 1], "next_page_url": nxt}
+        return {"data": pages[page - 1], "meta": {"current_page": page, "last_page": last},
+                "links": {"next": nxt}}
+
+    return answer
+
+
+def _rec(n: int) -> dict[str, Any]:
+    return {"number": f"7918000{n:04d}", "start": f"2024-03-01T{n % 24:02d}:00:00Z"}
+
+
+@pytest.mark.parametrize("flat", [False, True])
+async def test_a_paginated_cdr_answer_is_read_to_its_last_page(fake, cdr, flat):
+    """A window answered as a paginator is read on with `page` until the last page."""
+    pages = [[_rec(5), _rec(1)], [_rec(3), _rec(4)], [_rec(2)]]
+    fake.on("cdr_internet", _paged(pages, flat=flat))
+    got = [r.number async for r in cdr.internet("2024-03-01", "2024-03-01")]
+    assert got == [f"7918000{n:04d}" for n in (1, 2, 3, 4, 5)]  # all of them, sorted
+    assert [p.get("page") for p in fake.sent("cdr_internet")] == [None, 2, 3]
+    assert {p["from"] for p in fake.sent("cdr_internet")} == {"2024-03-01"}
+
+
+@pytest.mark.parametrize("flat", [False, True])
+async def test_a_server_ignoring_page_is_read_once_with_a_warning(fake, cdr, caplog, flat):
+    """A server answering page 1 whatever `page` says: its records come once, a warning
+    says the rest was not read, and the reading stops (no loop, no repeats)."""
+    fake.on("cdr_internet", _paged([[_rec(1), _rec(2)], [_rec(3)]], honour_page=False,
+                                   flat=flat))
     with caplog.at_level(logging.WARNING, logger="simapi_async"):
-        got = [r async for r in cdr.internet("2024-03-01", "2024-03-01")]
-    assert got == []
-    assert "only this page was read" in caplog.text
+        got = [r.number async for r in cdr.internet("2024-03-01", "2024-03-01")]
+    assert got == ["79180000001", "79180000002"]
+    assert len(fake.sent("cdr_internet")) == 2
+    assert "repeats an earlier page" in caplog.text
+
+
+async def test_an_empty_page_ends_a_paginated_window(fake, cdr):
+    """A paginator that promises more but then answers an empty page ends the window."""
+    answers = iter([
+        {"data": [_rec(1)], "meta": {"current_page": 1, "last_page": 5}},
+        {"data": [], "meta": {"current_page": 2, "last_page": 5}},
+    ])
+    fake.on("cdr_internet", lambda _params: next(answers))
+    got = [r.number async for r in cdr.internet("2024-03-01", "2024-03-01")]
+    assert got == ["79180000001"]
+    assert len(fake.sent("cdr_internet")) == 2
 
 
 async def test_records_are_internet_cdr_models(fake, cdr):

@@ -67,7 +67,8 @@ def make_pages(alt: bool, seed: int = 1) -> list[bytes]:
 
 
 def _ingest(pages: list[bytes], records: int, loads: Callable[[bytes], Any]) -> dict[str, Any]:
-    from simapi_async._converter import structure_list, unwrap_list
+    from simapi_async._converter import structure_list
+    from simapi_async._envelopes import unwrap_list
     from simapi_async.models import InternetCdr
 
     count = 0
@@ -83,7 +84,8 @@ def _ingest(pages: list[bytes], records: int, loads: Callable[[bytes], Any]) -> 
 
 
 def _structure_only(pages: list[bytes], records: int) -> dict[str, Any]:
-    from simapi_async._converter import structure_list, unwrap_list
+    from simapi_async._converter import structure_list
+    from simapi_async._envelopes import unwrap_list
     from simapi_async.models import InternetCdr
 
     decoded = [json.loads(p) for p in pages]

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from .._converter import operation_result
+from .._envelopes import operation_result
 from .._exceptions import (
     APIConnectionError,
     InvalidInputError,

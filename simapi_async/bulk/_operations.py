@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._converter import operation_result
+from .._envelopes import operation_result
 from .._exceptions import InvalidInputError
 from .._validation import (
     check_positive_int,

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
-from .._converter import structure_list, unwrap_list
+from .._converter import structure_list
+from .._envelopes import unwrap_list
 from .._validation import check_positive_int, date_range, normalize_inn, normalize_numbers
 from ..models import InternetCdr
 from ._base import Resource

@@ -5,7 +5,8 @@ from __future__ import annotations
 import builtins
 import logging
 
-from .._converter import structure_list, unwrap_list
+from .._converter import structure_list
+from .._envelopes import unwrap_list
 from ..models import Packet
 from ._base import Resource
 

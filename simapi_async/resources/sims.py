@@ -14,14 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._config import DEFAULT_LOOKUP_CACHE_SIZE
-from .._converter import (
-    make_page,
-    operation_result,
-    structure_list,
-    structure_one,
-    unwrap_list,
-    unwrap_object,
-)
+from .._converter import structure_list, structure_one
+from .._envelopes import make_page, operation_result, unwrap_list, unwrap_object
 from .._exceptions import InvalidInputError, ResponseFormatError
 from .._validation import (
     check_limit,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from simapi_async._converter import (
+from simapi_async._envelopes import (
     PageInfo,
     make_page,
     operation_result,

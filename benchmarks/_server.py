@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
+import threading
 import time
 from typing import Any
 
@@ -66,11 +68,13 @@ async def _serve(args: argparse.Namespace) -> None:
     set_latency(args.latency_ms / 1000)
     lines: asyncio.Queue[str] = asyncio.Queue()
 
-    def readable() -> None:
-        line = sys.stdin.readline()
-        lines.put_nowait(line)
-        if not line:
-            loop.remove_reader(sys.stdin.fileno())
+    def read_commands() -> None:
+        """A thread, so stdin may be a pipe, a terminal or a file (which epoll refuses);
+        the end of input arrives as ``""``: quit."""
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens any more
+            for line in iter(sys.stdin.readline, ""):
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            loop.call_soon_threadsafe(lines.put_nowait, "")
 
     async with emu:
         if args.targets_out:
@@ -78,7 +82,7 @@ async def _serve(args: argparse.Namespace) -> None:
         _answer({"base_url": emu.base_url, "login": emu.login, "password": emu.password,
                  "sims": args.sims, "timers": args.timers})
         cpu_since = time.process_time()
-        loop.add_reader(sys.stdin.fileno(), readable)
+        threading.Thread(target=read_commands, name="commands", daemon=True).start()
         while True:
             command, *rest = ((await lines.get()).split() or ["quit"])
             if command == "reset":

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import selectors
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from benchmarks import _loop
 from benchmarks._loop import SpinSelector
-from benchmarks._runner import Server
+from benchmarks._runner import ROOT, Server
 
 
 @pytest.fixture
@@ -140,3 +144,20 @@ def test_the_server_with_asyncio_timers_never_spins() -> None:
     with Server(20, latency_ms=10, server_args=("--timers", "asyncio")) as server:
         assert server.timers == "asyncio"
         assert server.command("stats")["spinning"] is False
+
+
+def test_the_server_takes_commands_from_a_file(tmp_path: Path) -> None:
+    """stdin may be a regular file (epoll refuses those): its lines are commands, and its
+    end means quit."""
+    script = tmp_path / "commands"
+    script.write_text("latency 0.01\nstats\n")
+    with script.open() as commands:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks._server", "--sims", "20"], cwd=ROOT,
+            stdin=commands, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answers[0]["sims"] == 20
+    assert answers[1] == {"ok": True}
+    assert answers[2]["spinning"] is True
+    assert answers[3] == {"ok": True}  # the end of the file: quit

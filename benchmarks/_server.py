@@ -13,10 +13,10 @@ answers commands read from stdin, one per line:
 - ``latency <seconds>``: the latency added to every answer from now on;
 - ``quit`` (or end of input): stop serving and exit.
 
-``--timers spin`` (the default) runs the emulator on a loop that busy-polls while the
-latency is above 0 (`benchmarks._loop`), so its answers come at the latency, not up to a
-millisecond later; ``--timers asyncio`` keeps asyncio's sleeping loop throughout. The first
-line says which: ``"timers": "spin"``.
+``--timers spin`` (the default with two cores or more) runs the emulator on a loop that
+busy-polls while the latency is above 0 (`benchmarks._loop`), so its answers come at the
+latency, not up to a millisecond later; ``--timers asyncio`` keeps asyncio's sleeping loop
+throughout. The first line says which: ``"timers": "spin"``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import threading
 import time
@@ -110,8 +111,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--targets-out", default=None)
-    p.add_argument("--timers", choices=("spin", "asyncio"), default="spin",
-                   help="how the emulator waits out its latency (default: spin)")
+    # A spinning server takes a core: on a one-core machine it would starve the client.
+    default = "spin" if (os.cpu_count() or 1) >= 2 else "asyncio"
+    p.add_argument("--timers", choices=("spin", "asyncio"), default=default,
+                   help=f"how the emulator waits out its latency (default here: {default}; "
+                        "spin needs two cores)")
     args = p.parse_args()
     factory = _loop.spin_loop if args.timers == "spin" else None
     with asyncio.Runner(loop_factory=factory) as runner:

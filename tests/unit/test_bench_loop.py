@@ -131,7 +131,7 @@ def test_selector_of_refuses_an_ordinary_loop() -> None:
 
 
 def test_the_server_spins_only_while_latency_is_on() -> None:
-    with Server(20) as server:
+    with Server(20, server_args=("--timers", "spin")) as server:
         assert server.timers == "spin"
         assert server.command("stats")["spinning"] is False  # scenario 1: a sleeping loop
         server.command("latency 0.01")
@@ -153,7 +153,8 @@ def test_the_server_takes_commands_from_a_file(tmp_path: Path) -> None:
     script.write_text("latency 0.01\nstats\n")
     with script.open() as commands:
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks._server", "--sims", "20"], cwd=ROOT,
+            [sys.executable, "-m", "benchmarks._server", "--sims", "20", "--timers", "spin"],
+            cwd=ROOT,
             stdin=commands, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]

@@ -2,7 +2,7 @@
 ``simapi emulator``::
 
     python -m simapi_async.testing --port 8080 --sims 10000 --latency-ms 20 \\
-        --error-rate 0.01 --seed 1 [--fast]
+        --error-rate 0.01 --rate-429 0.01 --cdr-page-size 1000 --seed 1 [--fast]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ._emulator import Emulator
 from ._faults import Faults
+from ._shapes import Shapes
 
 __all__ = ["build_parser", "run_cli"]
 
@@ -31,10 +32,14 @@ def build_parser(prog: str = "python -m simapi_async.testing") -> argparse.Argum
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every answer")
     p.add_argument("--error-rate", type=float, default=0.0,
                    help="probability of a 5xx answer (split evenly: 500, 503, 502 HTML)")
+    p.add_argument("--rate-429", type=float, default=0.0,
+                   help="probability of a 429 answer (Retry-After: 1), whatever the rate")
     p.add_argument("--drop-rate", type=float, default=0.0,
                    help="probability of closing the connection without an answer")
     p.add_argument("--rate-limit", type=float, default=None, help="requests/s, else 429")
     p.add_argument("--token-ttl", type=float, default=None, help="token lifetime, seconds")
+    p.add_argument("--cdr-page-size", type=int, default=None,
+                   help="answer cdr/internet in pages of this many records (read on with page=)")
     p.add_argument("--fast", action="store_true", help="no access log (benchmarks)")
     return p
 
@@ -43,9 +48,11 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
     share = args.error_rate / 3
     faults = Faults(latency=args.latency_ms / 1000, error_rate_500=share,
                     error_rate_503=share, error_rate_502_html=share,
-                    drop_rate=args.drop_rate, rate_limit=args.rate_limit)
+                    error_rate_429=args.rate_429, drop_rate=args.drop_rate,
+                    rate_limit=args.rate_limit)
     return Emulator(args.sims, args.seed, login=args.login, password=args.password,
                     token_ttl=args.token_ttl, faults=faults, fast=args.fast,
+                    shapes=Shapes(cdr_page_size=args.cdr_page_size),
                     host=args.host, port=args.port)
 
 

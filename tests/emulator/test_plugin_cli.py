@@ -43,6 +43,15 @@ def test_cli_arguments_map_to_emulator() -> None:
     assert (emu.sims_count, emu.seed, emu.fast, emu.port, emu.token_ttl) == (30, 5, True, 0, 600)
     assert emu.faults == Faults(latency=0.02, error_rate_500=0.01, error_rate_503=0.01,
                                 error_rate_502_html=0.01, rate_limit=50)
+    assert emu.shapes == Shapes()
+
+
+def test_cli_429_rate_and_cdr_pages() -> None:
+    """--rate-429 and --cdr-page-size reach Faults.error_rate_429 and Shapes.cdr_page_size."""
+    emu = emulator_from_args(build_parser().parse_args(
+        ["--port", "0", "--rate-429", "0.02", "--cdr-page-size", "500"]))
+    assert emu.faults == Faults(error_rate_429=0.02)
+    assert emu.shapes == Shapes(cdr_page_size=500)
 
 
 def test_cli_serves_until_ctrl_c() -> None:

@@ -9,7 +9,7 @@ top level, and what it says about further pages as `PageInfo`), `make_page` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -18,7 +18,14 @@ from ._converter import _bad, _bool, _final, _int, _text
 from ._exceptions import ResponseFormatError
 from .models import OperationResult, Page
 
-__all__ = ["PageInfo", "make_page", "operation_result", "unwrap_list", "unwrap_object"]
+__all__ = [
+    "PageInfo",
+    "PageRepeats",
+    "make_page",
+    "operation_result",
+    "unwrap_list",
+    "unwrap_object",
+]
 
 T = TypeVar("T")
 
@@ -47,6 +54,27 @@ class PageInfo:
         if self.next_known:
             return self.next_url is not None
         return None
+
+
+class PageRepeats:
+    """The pages read so far, to tell when a server that ignores ``page`` answers one again
+    (instead of reading it over and over). Models hash by value; the last page is also
+    compared in full, earlier ones by hash only."""
+
+    __slots__ = ("_previous", "_seen")
+
+    def __init__(self) -> None:
+        self._previous: tuple[Hashable, ...] | None = None
+        self._seen: set[int] = set()
+
+    def repeats(self, items: tuple[Hashable, ...]) -> bool:
+        """True when `items` is a page seen before; else it is remembered."""
+        fingerprint = hash(items)
+        if items == self._previous or fingerprint in self._seen:
+            return True
+        self._seen.add(fingerprint)
+        self._previous = items
+        return False
 
 
 _ENVELOPE_KEYS: Final = frozenset(

@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any, Final
 
 from .._converter import structure_list
-from .._envelopes import unwrap_list
+from .._envelopes import PageRepeats, unwrap_list
 from .._validation import check_positive_int, date_range, normalize_inn, normalize_numbers
 from ..models import InternetCdr
 from ._base import Resource
@@ -122,14 +122,16 @@ class CdrResource(Resource):
         sent) ends the reading with a warning instead of repeating records or looping.
         """
         records: list[InternetCdr] = []
+        pages = PageRepeats()
         page = 1
-        seen: set[int] = set()
         while True:
             asked = params if page == 1 else {**params, "page": page}
             body = await self._session.request("cdr_internet", asked)
             items, info = unwrap_list(body)
             got = structure_list(items, InternetCdr, where=info.where, body=body)
-            if page > 1 and (info.page not in (None, page) or hash(tuple(got)) in seen):
+            if page == 1 and not info.more_pages:
+                return got  # the usual answer: one page, nothing to remember
+            if (page > 1 and info.page not in (None, page)) or pages.repeats(tuple(got)):
                 log.warning(
                     "cdr/internet %s..%s: asked for page %d, the answer repeats an earlier "
                     "page (the server may ignore `page`); the window's later pages were "
@@ -139,7 +141,6 @@ class CdrResource(Resource):
             records.extend(got)
             if not got or not info.more_pages:
                 return records
-            seen.add(hash(tuple(got)))
             page = page + 1 if info.page is None else info.page + 1
 
 

@@ -8,14 +8,13 @@ number once per session (see `SimLookup`).
 
 from __future__ import annotations
 
-import builtins
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from .._config import DEFAULT_LOOKUP_CACHE_SIZE
 from .._converter import structure_list, structure_one
-from .._envelopes import make_page, operation_result, unwrap_list, unwrap_object
+from .._envelopes import PageRepeats, make_page, operation_result, unwrap_list, unwrap_object
 from .._exceptions import InvalidInputError, ResponseFormatError
 from .._validation import (
     check_limit,
@@ -319,20 +318,15 @@ class SimsResource(Resource):
 
     async def _iterate(self, params: dict[str, Any]) -> AsyncIterator[Sim]:
         page_no = params["page"]
-        previous: tuple[Sim, ...] | None = None
-        seen: builtins.set[int] = set()  # hashes of the pages so far (models hash by value)
+        pages = PageRepeats()
         while True:
             page = await self._page({**params, "page": page_no})
-            if page.items:
-                fingerprint = hash(page.items)
-                if page.items == previous or fingerprint in seen:
-                    log.warning(
-                        "sim/list page %d repeats an earlier page (the server may ignore "
-                        "`page`); stopping the iteration", page_no,
-                    )
-                    return
-                seen.add(fingerprint)
-                previous = page.items
+            if page.items and pages.repeats(page.items):
+                log.warning(
+                    "sim/list page %d repeats an earlier page (the server may ignore "
+                    "`page`); stopping the iteration", page_no,
+                )
+                return
             for sim in page.items:
                 yield sim
             if not page.has_next:

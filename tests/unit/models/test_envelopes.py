@@ -8,6 +8,7 @@ import pytest
 
 from simapi_async._envelopes import (
     PageInfo,
+    PageRepeats,
     make_page,
     operation_result,
     unwrap_list,
@@ -134,3 +135,10 @@ def test_operation_result_refuses_an_unreadable_success_flag():
     with pytest.raises(ResponseFormatError) as info:
         operation_result({"success": "maybe"})
     assert info.value.field == "success"
+
+
+def test_page_repeats_knows_every_page_read_so_far() -> None:
+    """The last page and any earlier one count as repeats; a new page is remembered."""
+    pages = PageRepeats()
+    assert [pages.repeats(p) for p in [(1, 2), (3, 4), (3, 4), (1, 2), (5,), (5,)]] == \
+        [False, False, True, True, False, True]

@@ -132,12 +132,9 @@ def _latency(r: dict[str, Any]) -> list[str]:
 
 
 def _latency_server(r: dict[str, Any]) -> str:
-    timers = r.get("server_timers")
-    if timers == "spin":
+    if r.get("server_timers") == "spin":
         text = ("The emulator's loop busy-polls while it has latency, so it answers at 50 ms, "
                 "not up to a millisecond later (see README)")
-    elif timers == "precise":
-        text = "The emulator slept its latency on a timer thread (precise to ~0.1 ms)"
     else:
         text = "The emulator slept its latency on the event loop's timers"
     sleeping = r.get("sleeping_server")

@@ -12,7 +12,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
 import backoff
@@ -29,6 +29,7 @@ from ._exceptions import (
 __all__ = [
     "Retrier",
     "backoff_delay",
+    "is_flow_control",
     "is_testing",
     "parse_retry_after",
     "set_testing",
@@ -62,16 +63,42 @@ def should_retry(exc: BaseException, *, retry_safe: bool) -> bool:
     """Whether a failed attempt may be tried again.
 
     Retry-safe operations: connection errors, timeouts, 429, 500, 502, 503, 504. Operations
-    whose repeat has an effect (a second SMS, a second billed packet): only a 429 or a
-    connection that provably never reached the server.
+    whose repeat has an effect (a second SMS, a second billed packet): only when the
+    request provably was not processed: a 429, a 503 that carries `Retry-After` (see
+    `is_flow_control`), or a connection that never reached the server.
     """
-    if isinstance(exc, RateLimitError):
+    if isinstance(exc, RateLimitError) or is_flow_control(exc):
         return True
     if isinstance(exc, APIConnectionError):
         return retry_safe or exc.reached_server is False
     if isinstance(exc, ServerError) and retry_safe:
         return exc.status in RETRY_STATUSES or exc.status == 500
     return False
+
+
+def is_flow_control(exc: BaseException) -> bool:
+    """Whether `exc` is the server pacing its clients, not a failure: a 429, or a 503 with
+    `Retry-After` (Laravel's maintenance mode answers so before any controller runs).
+
+    Such an answer says the request was not processed, so it is retried whatever the
+    operation, does not spend the retry budget, and never fails a bulk target.
+    """
+    if isinstance(exc, RateLimitError):
+        return True
+    return (isinstance(exc, ServerError) and exc.status == 503
+            and header(exc.headers, "Retry-After") is not None)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """`headers[name]`, whatever the case of the key (a plain dict keeps the server's)."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -105,7 +132,7 @@ def retry_delay(exc: BaseException, retry: int, policy: RetryPolicy) -> tuple[fl
     """The delay before the next attempt and why: the server's hint, else backoff."""
     hint = exc.retry_after if isinstance(exc, RateLimitError) else None
     if hint is None and isinstance(exc, APIStatusError):
-        hint = parse_retry_after(exc.headers.get("Retry-After"))
+        hint = parse_retry_after(header(exc.headers, "Retry-After"))
     if hint is not None:
         return min(hint, policy.max_retry_after), "Retry-After"
     return backoff_delay(retry, policy), "backoff"
@@ -229,7 +256,8 @@ class Retrier:
         exc = yield None
         retry = 0
         while True:
-            if self.budget is not None and not self.budget.try_spend():
+            if (self.budget is not None and not is_flow_control(exc)
+                    and not self.budget.try_spend()):
                 self.budget_exhausted += 1
                 log.debug("not retrying %s: the retry budget is spent", type(exc).__name__)
                 return

@@ -45,6 +45,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     status_error,
 )
+from ._quota import Pacer, QuotaState
 from ._ratelimit import RateLimiter
 from ._redact import redact_url, safe_cause, scrub
 from ._retry import Retrier, parse_retry_after
@@ -89,11 +90,14 @@ class CallStats:
     """Counters of one logical call, kept in a context variable by whoever wants them
     (the bulk engine reports attempts per target and slows down on 429s)."""
 
-    __slots__ = ("attempts", "rate_limited")
+    __slots__ = ("attempts", "limiter", "rate_limited")
 
-    def __init__(self) -> None:
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
         self.attempts = 0
         self.rate_limited = 0
+        #: A caller's own rate limit on top of the session's (a bulk run's `rate_limit`):
+        #: applied to every request made in this context — lookups and retries included.
+        self.limiter = limiter
 
 
 #: Set by a caller (per task) to have its calls counted; None costs nothing.
@@ -110,6 +114,8 @@ class SessionStats:
     relogins: int = 0
     rate_limited: int = 0
     budget_exhausted: int = 0
+    #: Seconds callers spent waiting for the rate limit or a pause the server asked for.
+    rate_limit_wait: float = 0.0
 
 
 class AsyncSession:
@@ -182,7 +188,7 @@ class AsyncSession:
         self._relogins = 0
         self._requests = 0
         self._retrier = Retrier(self._retry_policy, on_retry=self._count_retry)
-        self._limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        self._pacer = Pacer(rate_limit, max_pause=self._retry_policy.max_retry_after)
         self._tokens = TokenManager(
             self._do_login if self._credentials else None, token=token
         )
@@ -249,8 +255,15 @@ class AsyncSession:
         return self._retry_policy
 
     @property
-    def rate_limiter(self) -> RateLimiter | None:
-        return self._limiter
+    def rate_limiter(self) -> Pacer | None:
+        """The session's pacer when it paces requests (a `rate_limit` was given, or the
+        server's quota was learned), else None. See `quota` for what it knows."""
+        return self._pacer if self._pacer.rate is not None else None
+
+    @property
+    def quota(self) -> QuotaState:
+        """What this session has learned of the server's quota, and how it paces now."""
+        return self._pacer.state()
 
     @property
     def endpoints(self) -> Mapping[str, Endpoint]:
@@ -267,6 +280,7 @@ class AsyncSession:
             relogins=self._relogins,
             rate_limited=self._rate_limited,
             budget_exhausted=self._retrier.budget_exhausted,
+            rate_limit_wait=self._pacer.waited,
         )
 
     @property
@@ -433,8 +447,16 @@ class AsyncSession:
         attempt: int = 1,
     ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
         """One HTTP exchange; aiohttp's errors become ours, with secrets scrubbed."""
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        call = CALL_STATS.get()
+        if call is not None and call.limiter is not None:
+            await call.limiter.acquire()
+        pacer = self._pacer
+        timed = pacer.engaged
+        if timed:
+            await pacer.acquire()
+            sent_at = time.monotonic()
+        if call is not None:  # counted once nothing can hold it back any more
+            call.attempts += 1
         http = self._client()
         headers = self._headers
         if token is not None:
@@ -445,9 +467,6 @@ class AsyncSession:
                 self._auth_headers = CIMultiDictProxy(authorized)
             headers = self._auth_headers
         self._requests += 1
-        call = CALL_STATS.get()
-        if call is not None:
-            call.attempts += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
         try:
@@ -460,8 +479,11 @@ class AsyncSession:
                 timeout=self._timeout,  # never None: None would mean "no timeout" to aiohttp
             ) as resp:
                 status = resp.status
-                raw = await self._read(resp)
                 resp_headers = resp.headers
+                pacer.observe(status, resp_headers)
+                if timed:
+                    pacer.note_latency(time.monotonic() - sent_at)
+                raw = await self._read(resp)
         except TimeoutError as exc:
             shown = self._show(url, query)
             connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
@@ -559,6 +581,10 @@ class AsyncSession:
                 "(the API does not redirect; the token is never sent elsewhere)", **common,
             )
         cls = status_error(status)
+        if status == 503 and "Retry-After" in headers:  # maintenance: flow control
+            call = CALL_STATS.get()
+            if call is not None:
+                call.rate_limited += 1
         if not is_json:
             message = (
                 f"HTTP {status} with a body that is not JSON "

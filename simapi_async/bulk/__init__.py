@@ -34,8 +34,14 @@ Targets = Iterable[Any] | AsyncIterable[Any]
 class BulkResource:
     """`api.bulk`: one method per operation, each taking an iterable of targets.
 
-    Common keyword arguments: `concurrency` (requests in flight, default 50), `rate_limit`
-    (requests/s), `journal` (path of a JSON Lines journal to resume from), `on_result`
+    Common keyword arguments: `concurrency` (a ceiling on requests in flight; by default
+    the run starts at 50 and follows the server's quota up to `max_connections`),
+    `rate_limit` (requests/s: every request of the run, lookups and retries included),
+    `max_duration` (seconds: stop then, the rest "not attempted"), `lookup` (how targets
+    given by number only get their SIM's identifiers: ``"auto"`` lists the fleet when that
+    costs fewer requests than one lookup per target, ``"list"``, ``"lookup"``), `expected`
+    (how many targets there are, for the ETA, when the input has no len()),
+    `journal` (path of a JSON Lines journal to resume from), `on_result`
     (function or coroutine function, called with each `ItemResult`), `on_progress`
     (called with a `BulkProgress` a few times a second), `max_failures` (a count, or a
     ratio such as 0.2, that stops a run going wrong), `shard=(i, n)` (this process's share
@@ -112,7 +118,8 @@ class BulkResource:
 
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
-    "on_progress", "progress_interval", "keep_failures", "on_result",
+    "on_progress", "progress_interval", "keep_failures", "on_result", "max_duration", "lookup",
+    "expected",
 })
 
 

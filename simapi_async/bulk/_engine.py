@@ -8,8 +8,11 @@
   go on), skipped (done in a previous run, or a duplicate), or not attempted (the run
   stopped early). Hooks, `stream()` and the journal get an `ItemResult` for each; a run
   with none of them only counts plain successes in its report (no object per target).
-- A `429` halves the number of active workers (additive increase back, one per window
-  of successes): the run slows down instead of every worker hammering on.
+- Under the operator's quota a `429` (or a `503` with `Retry-After`: maintenance) never
+  fails a target: it goes back in line, and the session's pacer (`_quota.py`) holds every
+  request of the run until the server's `Retry-After` and paces at the rate it learned.
+  The workers allowed to send follow that rate (Little's law: rate times latency, up to the
+  ceiling: `concurrency`, or `max_connections` when not given).
 - The journal gets a flushed line per finished target as it finishes.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import logging
 import math
 import os
@@ -35,11 +39,13 @@ from .._exceptions import (
     SimApiError,
 )
 from .._ratelimit import RateLimiter
+from .._retry import is_flow_control
 from .._session import CALL_STATS, CallStats
 from ..models import OperationResult
 from ._journal import Journal, JournalState
 from ._operations import Operation
 from ._report import FAILED, OK, SKIPPED, UNKNOWN, BulkProgress, BulkReport, ItemResult
+from ._resolve import Resolver
 from ._targets import NumberSet, Target, in_shard, parse_target
 
 if TYPE_CHECKING:
@@ -50,6 +56,8 @@ __all__ = ["BulkRun"]
 log = logging.getLogger("simapi_async")
 
 _END: Final = object()
+#: Requests in flight a run starts with when `concurrency` is not given.
+DEFAULT_CONCURRENCY: Final = 50
 #: Targets read and screened at a time (sync sources), before their requests go out.
 _BATCH: Final = 32
 _DONE_BEFORE = "done in a previous run"
@@ -85,6 +93,11 @@ class _Source:
             self.next_now = self._next_sync
         self.exhausted = False
 
+    def push_back(self, item: Any) -> None:
+        """Put `item` (just read from a sync iterable) back in front of the rest."""
+        self._it = itertools.chain((item,), self._it)
+        self.exhausted = False
+
     def _next_sync(self) -> Any:
         if self.exhausted:
             return _END
@@ -112,15 +125,15 @@ class _Source:
 
 
 class _Gate:
-    """Adaptive concurrency (AIMD): workers with an index at or above `limit` wait."""
+    """Adaptive concurrency: workers with an index at or above `limit` wait."""
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, initial: int | None = None) -> None:
         self.maximum = maximum
-        self.limit = maximum
+        self.initial = maximum if initial is None else min(initial, maximum)
+        self.limit = self.initial
         self._opened = asyncio.Event()
-        self._successes = 0
-        self._last_cut = 0.0
         self._draining = False
+        self._capped_said = False
 
     async def wait_turn(self, index: int) -> None:
         while index >= self.limit and not self._draining:
@@ -132,23 +145,18 @@ class _Gate:
         self._draining = True
         self._opened.set()
 
-    def throttled(self) -> None:
-        now = time.monotonic()
-        if now - self._last_cut < 1.0 or self.limit == 1:
-            return  # one cut per second: a burst of 429s is one signal
-        self._last_cut = now
-        self.limit = max(1, self.limit // 2)
-        self._successes = 0
-        log.info("bulk: the API is rate limiting; concurrency lowered to %d", self.limit)
-
-    def succeeded(self) -> None:
-        if self.limit >= self.maximum:
-            return
-        self._successes += 1
-        if self._successes >= self.limit:
-            self._successes = 0
-            self.limit += 1
+    def follow(self, rate: float, latency: float) -> None:
+        """Requests in flight for `rate` at `latency` (Little's law, with headroom)."""
+        needed = math.ceil(rate * latency * 1.25) + 2
+        if needed > self.maximum and not self._capped_said:
+            self._capped_said = True
+            log.info("bulk: the quota (%.0f/s at %.0f ms an answer) needs %d requests in "
+                     "flight; capped at %d (concurrency / max_connections)",
+                     rate, latency * 1000, needed, self.maximum)
+        limit = max(1, min(needed, self.maximum))
+        if limit > self.limit:
             self._opened.set()
+        self.limit = limit
 
 
 class BulkRun:
@@ -160,10 +168,13 @@ class BulkRun:
         operation: Operation,
         targets: Iterable[Any] | AsyncIterable[Any],
         *,
-        concurrency: int = 50,
+        concurrency: int | None = None,
         rate_limit: float | None = None,
         journal: Any = None,
         max_failures: int | float | None = None,
+        max_duration: float | None = None,
+        lookup: str = "auto",
+        expected: int | None = None,
         shard: tuple[int, int] | None = None,
         retry_unknown: bool = False,
         on_progress: ProgressHook | None = None,
@@ -173,13 +184,23 @@ class BulkRun:
         self.api = api
         self.op = operation
         self.source = _Source(targets)
-        workers = _check_concurrency(concurrency)
-        if workers > api.max_connections:
-            log.info("bulk: concurrency %d capped to the session's max_connections=%d",
-                     workers, api.max_connections)
-            workers = api.max_connections
+        if concurrency is None:  # automatic: from 50, as far as the quota needs
+            workers, initial = api.max_connections, min(DEFAULT_CONCURRENCY, api.max_connections)
+        else:
+            workers = initial = _check_concurrency(concurrency)
+            if workers > api.max_connections:
+                log.info("bulk: concurrency %d capped to the session's max_connections=%d",
+                         workers, api.max_connections)
+                workers = initial = api.max_connections
         self.workers = workers
         self.limiter = RateLimiter(rate_limit) if rate_limit is not None else None
+        self.max_duration = (None if max_duration is None
+                             else _check_number("max_duration", max_duration))
+        if lookup not in ("auto", "list", "lookup"):
+            raise InvalidInputError("lookup", lookup, "must be 'auto', 'list' or 'lookup'")
+        self.lookup = lookup
+        self.expected = (expected if expected is not None
+                         else _sized(targets) if self.source.next_now is not None else None)
         self.max_failures = _check_max_failures(max_failures)
         self.shard = _check_shard(shard)
         self.retry_unknown = retry_unknown
@@ -195,7 +216,13 @@ class BulkRun:
                                  keep_failures=_check_count("keep_failures", keep_failures))
         self.seen = NumberSet()
         self.previous = JournalState()
-        self.gate = _Gate(workers)
+        self.gate = _Gate(workers, initial)
+        self._pacer = api._pacer
+        self._deadline = math.inf
+        self._next_tune = 0.0
+        self._recent: deque[tuple[float, int]] = deque(maxlen=64)
+        self._requeued: dict[str, int] = {}
+        self._resolver: Resolver | None = None
         self.in_flight = 0
         self.stopped: str | None = None
         self._results: asyncio.Queue[ItemResult | object] = asyncio.Queue(maxsize=workers * 2)
@@ -260,8 +287,35 @@ class BulkRun:
                 raise InvalidInputError(
                     "journal", str(self.journal.path), f"cannot be written: {exc.strerror or exc}"
                 ) from exc
+        if self.lookup != "lookup" and self.op.name != "send_sms":
+            self._resolve_by_listing()
         self._started = time.monotonic()
+        if self.max_duration is not None:
+            self._deadline = self._started + self.max_duration
         return [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
+
+    def _resolve_by_listing(self) -> None:
+        """Targets given by number only get their identifiers from the fleet listing
+        where that is cheaper than a lookup each (see `_resolve.py`)."""
+        old = self.source
+        next_now = old.next_now
+        if next_now is not None:
+            # A sync input whose first target has its identifiers needs no listing (an
+            # input keeps one shape): peek at it, and leave the input as it was.
+            first = next_now()
+            if first is _END:
+                return
+            needs = _needs_ids(first)
+            old.push_back(first)
+            if not needs:
+                return
+
+        async def next_raw() -> Any:
+            return next_now() if next_now is not None else await old.next()
+
+        self._resolver = Resolver(self.api, self.lookup, done=self.previous.done or None,
+                                  shard=self.shard)
+        self.source = _Source(self._resolver.stream(next_raw, _END))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         try:
@@ -285,6 +339,8 @@ class BulkRun:
         report.requests = stats.requests - self._base_stats.requests
         report.retries = stats.retries - self._base_stats.retries
         report.relogins = stats.relogins - self._base_stats.relogins
+        if self._resolver is not None:
+            report.list_requests = self._resolver.requests
         report.stopped = self.stopped
         if self.journal is not None:
             self.journal.close()
@@ -296,14 +352,17 @@ class BulkRun:
         """Take targets until the input ends. The request is awaited right
         here (no coroutine per target between the worker and the session: this loop is
         the hot path); what comes before and after it is in plain functions."""
-        stats = CallStats()
+        stats = CallStats(self.limiter)
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
         gate, source, op, api, report = self.gate, self.source, self.op, self.api, self.report
+        pacer, watch = self._pacer, self._deadline < math.inf
         next_now = source.next_now
         queue = None if self._direct is not None else self._results
         ready = self._ready
         while True:
-            if index >= gate.limit:  # only when slowed down by 429s: no coroutine otherwise
+            if pacer.engaged or watch:  # under a quota, or with a deadline
+                self._tune()
+            if index >= gate.limit:  # only when held back: no coroutine otherwise
                 await gate.wait_turn(index)
             if not ready:
                 # Read and screen the next few targets in one go (validation and the
@@ -329,8 +388,6 @@ class BulkRun:
                 started = time.monotonic()
                 value: Any = None
                 try:
-                    if self.limiter is not None:
-                        await self.limiter.acquire()
                     if params is None:  # the SIM is looked up first: the resource does it
                         value = await op.call(api, target)
                     else:
@@ -340,14 +397,17 @@ class BulkRun:
                             value = operation_result(body)
                         # else plainly done: no model for an answer nobody reads
                 except SimApiError as exc:
+                    if is_flow_control(exc) and self.stopped is None:
+                        self._requeue(target, stats)  # the server paces us: not a failure
+                        continue
                     screened = self._failed(target, exc, stats, started)
                 except asyncio.CancelledError:
                     self._cancelled(target, stats)
                     raise
                 else:
                     if value is None:  # a plain success nobody asked the details of
-                        if stats.rate_limited or gate.limit < gate.maximum:
-                            self._adapt(stats, True)
+                        if self._requeued:
+                            self._requeued.pop(target.number, None)
                         report.total += 1
                         report.succeeded += 1
                         if self.on_progress is not None:
@@ -359,6 +419,32 @@ class BulkRun:
             self._emit(screened)
             if queue is not None:
                 await queue.put(screened)
+
+    def _tune(self) -> None:
+        """A few times a second: stop at the deadline; follow the pacer's rate."""
+        now = time.monotonic()
+        if now >= self._deadline and self.stopped is None:
+            self.stopped = f"max_duration={self.max_duration:g}s reached"
+            log.warning("bulk %s stopped: %s", self.op.name, self.stopped)
+        if now < self._next_tune:
+            return
+        self._next_tune = now + 0.25
+        rate = self._pacer.rate
+        if rate is not None:
+            self.gate.follow(rate, self._pacer.latency)
+
+    def _requeue(self, target: Target, stats: CallStats) -> None:
+        """Back in line after a 429 (or maintenance 503): the run waits, the target stays."""
+        number = target.number
+        self._requeued[number] = self._requeued.get(number, 0) + stats.attempts
+        self.report.rate_limited += 1
+        self._ready.appendleft(target)
+
+    def _attempts(self, target: Target, stats: CallStats) -> int:
+        """Requests the server saw for `target`, those before it went back in line too."""
+        if self._requeued:
+            return stats.attempts + self._requeued.pop(target.number, 0)
+        return stats.attempts
 
     def _take(self, next_now: Callable[[], Any]) -> list[Any]:
         """Up to `_BATCH` targets (never more than the workers) from a sync source; ends
@@ -427,38 +513,32 @@ class BulkRun:
         """The result of an answered request (a plain success nobody reads the result of
         is counted in the worker instead, with no objects made)."""
         ok = value.ok
-        self._adapt(stats, ok)
         error = None if ok else ServerError(
             f"the API answered success=false: {value.message or ''}", status=200)
-        return ItemResult(target, ok, error, stats.attempts, time.monotonic() - started,
+        return ItemResult(target, ok, error, self._attempts(target, stats),
+                          time.monotonic() - started,
                           outcome=OK if ok else FAILED, result=value)
 
     def _failed(self, target: Target, exc: SimApiError, stats: CallStats,
                 started: float) -> ItemResult:
-        self._adapt(stats, False)
         outcome = UNKNOWN if self._maybe_done(exc) else FAILED
-        return ItemResult(target, False, exc, stats.attempts, time.monotonic() - started,
+        return ItemResult(target, False, exc, self._attempts(target, stats),
+                          time.monotonic() - started,
                           outcome=outcome)
 
     def _cancelled(self, target: Target, stats: CallStats) -> None:
         """A target's request was cancelled (the run is being stopped): journal it."""
+        attempts = self._attempts(target, stats)
         if self.op.retry_safe or self.journal is None:
             return
-        if stats.attempts:
+        if stats.attempts > stats.rate_limited:  # 429s were provably not processed
             # It may have reached the server: never repeat it blindly on resume.
             self.journal.record(ItemResult(target, False, NotAttemptedError(
-                "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
+                "cancelled while in flight"), attempts, outcome=UNKNOWN))
         else:
             # Cancelled before any request left: a resume may send it.
             self.journal.record(ItemResult(target, False, NotAttemptedError(
                 "cancelled before it was sent"), 0, outcome=FAILED))
-
-    def _adapt(self, stats: CallStats, ok: bool) -> None:
-        """AIMD: a 429 on the way slows the run down; a success speeds it back up."""
-        if stats.rate_limited:
-            self.gate.throttled()
-        elif ok:
-            self.gate.succeeded()
 
     def _maybe_done(self, exc: SimApiError) -> bool:
         """Whether a failed non-idempotent call may still have taken effect."""
@@ -506,14 +586,40 @@ class BulkRun:
             return
         self._last_progress = now
         r = self.report
+        recent = self._recent
+        recent.append((now, r.total))
+        while len(recent) > 2 and recent[0][0] < now - 5.0:
+            recent.popleft()
+        then, done_then = recent[0]
+        pacer = self._pacer
         hook(BulkProgress(
             done=r.total, succeeded=r.succeeded, failed=r.failed, skipped=r.skipped,
             in_flight=self.in_flight, elapsed=now - self._started, concurrency=self.gate.limit,
+            expected=self.expected,
+            pacing_rate=pacer.learned if pacer.learned is None else pacer.rate,
+            paused_for=pacer.paused_for(),
+            recent_rate=(r.total - done_then) / (now - then) if now - then > 0.5 else 0.0,
         ))
 
 
 def _ignore(result: ItemResult) -> None:
     return None
+
+
+def _needs_ids(raw: Any) -> bool:
+    """Whether a raw target is given by number only (an invalid one needs nothing)."""
+    try:
+        target = parse_target(raw)
+    except InvalidInputError:
+        return False
+    return target.iccid is None and target.imsi is None
+
+
+def _sized(targets: Any) -> int | None:
+    try:
+        return len(targets)
+    except TypeError:
+        return None
 
 
 def _shown(raw: Any) -> str:

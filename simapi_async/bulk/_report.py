@@ -53,11 +53,32 @@ class BulkProgress:
     in_flight: int
     elapsed: float
     concurrency: int
+    #: Targets in the input when known (a sized input, or the CLI's count), else None.
+    expected: int | None = None
+    #: Requests/s the session paces at under the server's quota (None: not paced).
+    pacing_rate: float | None = None
+    #: Seconds until a pause the server asked for (`Retry-After`) ends; 0 if none.
+    paused_for: float = 0.0
+    #: Targets finished per second over the last few seconds (the rate achieved now).
+    recent_rate: float = 0.0
 
     @property
     def rate(self) -> float:
         """Targets finished per second so far."""
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def paced(self) -> bool:
+        """Whether the API's quota is holding the run back (paced, or paused)."""
+        return self.pacing_rate is not None or self.paused_for > 0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate achieved lately (None when the total is unknown)."""
+        rate = self.recent_rate or self.rate
+        if self.expected is None or rate <= 0:
+            return None
+        return max(0, self.expected - self.done) / rate
 
 
 def error_reason(error: BaseException | None) -> str:
@@ -93,6 +114,10 @@ class BulkReport:
     requests: int = 0
     retries: int = 0
     relogins: int = 0
+    #: Answers that paced the run (429, 503 with Retry-After); each target went back in line.
+    rate_limited: int = 0
+    #: Requests spent listing the fleet for identifiers (instead of a lookup per target).
+    list_requests: int = 0
     stopped: str | None = None
     keep_failures: int = attrs.field(default=10_000, repr=False)
 

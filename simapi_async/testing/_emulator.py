@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import re
 import secrets
 import time
@@ -303,12 +304,19 @@ class Emulator:
             if status == 502:
                 return web.Response(status=502, text=HTML_502, content_type="text/html")
             return error_response(status, retry_after if status in (429, 503) else None)
+        if faults.maintenance:
+            injected["maintenance"] += 1
+            return error_response(503, faults.retry_after)
         headers: dict[str, str] = {}
         if faults.rate_limit is not None:
-            limit, remaining, retry = engine.rate_limited(_now())
+            now = _now()
+            limit, remaining, retry = engine.rate_limited(now)
             headers = {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining)}
             if retry is not None:
                 injected["429"] += 1
+                if faults.rate_window is not None:
+                    reset = engine.window_reset_at(now, time.time())
+                    headers["X-RateLimit-Reset"] = str(math.ceil(reset))
                 return error_response(429, retry, headers)
         if faults.latency:
             delay = engine.latency()

@@ -16,6 +16,7 @@ tell whether its write happened).
 from __future__ import annotations
 
 import collections
+import math
 import random
 from typing import Any, Literal
 
@@ -75,7 +76,15 @@ class Faults:
     - `hang_rate`: probability of never answering (until the client gives up).
     - `rate_limit`: requests per second across all clients (a token bucket, burst =
       one second's worth); beyond it `429` with `Retry-After` (seconds, possibly
-      fractional) and `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
+      fractional) and `X-RateLimit-Limit` / `X-RateLimit-Remaining`. A `429` takes no
+      token (as in Laravel's throttle, which refuses before it counts).
+    - `rate_window`: seconds; makes `rate_limit` a fixed window instead, as Laravel's
+      ``throttle:N,M`` middleware: ``rate_limit * rate_window`` requests per window, the
+      window opening with the first request after the last one closed; a `429` carries
+      `Retry-After` (whole seconds to the window's end) and `X-RateLimit-Reset` (its Unix
+      time).
+    - `maintenance`: every request is answered ``503`` with `Retry-After: retry_after`
+      before anything runs, as Laravel's ``artisan down --retry=N``.
     - `token_ttl`: seconds; overrides the emulator's token lifetime for new logins.
     - `seed`: seed of the dice (default: the emulator's seed).
     """
@@ -90,6 +99,8 @@ class Faults:
     drop_after_processing: float | bool = attrs.field(default=0.5, validator=_probability)
     hang_rate: float = attrs.field(default=0.0, validator=_probability)
     rate_limit: float | None = attrs.field(default=None, validator=_positive_or_none)
+    rate_window: float | None = attrs.field(default=None, validator=_positive_or_none)
+    maintenance: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     token_ttl: float | None = attrs.field(default=None, validator=_positive_or_none)
     seed: int | None = None
 
@@ -108,6 +119,8 @@ class FaultEngine:
         self._forced: collections.deque[tuple[int, float | None]] = collections.deque()
         self._tokens = 0.0
         self._stamp: float | None = None
+        self._window_end = 0.0
+        self._window_used = 0
 
     def fail_next(self, count: int, status: int, retry_after: float | None) -> None:
         if not isinstance(count, int) or count < 0:
@@ -126,6 +139,8 @@ class FaultEngine:
         """(limit, remaining, retry_after or None when the request may pass)."""
         rate = self.faults.rate_limit
         assert rate is not None
+        if self.faults.rate_window is not None:
+            return self._window_limited(now, rate, self.faults.rate_window)
         capacity = max(1.0, rate)
         if self._stamp is None:
             self._tokens = capacity
@@ -137,6 +152,22 @@ class FaultEngine:
             self._tokens -= 1.0
             return limit, int(self._tokens), None
         return limit, 0, (1.0 - self._tokens) / rate
+
+    def _window_limited(self, now: float, rate: float,
+                        window: float) -> tuple[int, int, float | None]:
+        """Laravel's throttle: `limit` hits per fixed window opened by the first hit."""
+        limit = max(1, int(rate * window))
+        if now >= self._window_end:
+            self._window_end = now + window
+            self._window_used = 0
+        if self._window_used < limit:
+            self._window_used += 1
+            return limit, limit - self._window_used, None
+        return limit, 0, max(1.0, float(math.ceil(self._window_end - now)))
+
+    def window_reset_at(self, now: float, wall: float) -> float:
+        """The Unix time the current fixed window ends (for `X-RateLimit-Reset`)."""
+        return wall + max(0.0, self._window_end - now)
 
     def latency(self) -> float:
         value = self.faults.latency

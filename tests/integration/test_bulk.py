@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import simapi_async as sa
+from simapi_async.bulk import _resolve
 from simapi_async.testing import Emulator, Faults
 
 from .conftest import connected, targets_of
@@ -191,9 +192,38 @@ async def test_shards_split_the_input_without_overlap(emu: Emulator) -> None:
     assert all(parts)
 
 
-async def test_targets_are_read_lazily() -> None:
-    """A generator is consumed as workers free up: never far ahead of the concurrency."""
+@pytest.mark.parametrize("kind", ["with_iccid", "lookup"])
+async def test_targets_are_read_lazily(kind: str) -> None:
+    """A generator is consumed as workers free up: never far ahead of the concurrency
+    (targets with identifiers, or number-only targets looked up one by one)."""
     async with Emulator(sims=200, seed=1, faults=Faults(latency=0.001)) as emu:
+        pulled = 0
+        ahead: list[int] = []
+
+        def gen() -> Iterator[str]:
+            nonlocal pulled
+            for n in emu.fleet.numbers:
+                pulled += 1
+                yield n if kind == "lookup" else sa.Target(n, iccid=emu.fleet.sims[n].iccid)
+
+        async with connected(emu) as api:
+            finished = 0
+
+            def on_result(_: sa.ItemResult) -> None:
+                nonlocal finished
+                finished += 1
+                ahead.append(pulled - finished)
+
+            await api.bulk.block(gen(), concurrency=5, on_result=on_result, lookup="lookup")
+        assert max(ahead) <= 5 + 2 * 5  # workers plus the bounded result queue
+
+
+async def test_number_only_targets_are_read_ahead_one_window_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listing the fleet for identifiers reads targets ahead by one window, never more."""
+    monkeypatch.setattr(_resolve, "WINDOW", 40)
+    async with Emulator(sims=200, seed=1) as emu:
         pulled = 0
         ahead: list[int] = []
 
@@ -211,8 +241,11 @@ async def test_targets_are_read_lazily() -> None:
                 finished += 1
                 ahead.append(pulled - finished)
 
-            await api.bulk.block(gen(), concurrency=5, on_result=on_result)
-        assert max(ahead) <= 5 + 2 * 5  # workers plus the bounded result queue
+            report = await api.bulk.block(gen(), concurrency=5, on_result=on_result)
+        assert report.succeeded == 200
+        assert max(ahead) <= 40 + 5 + 2 * 5  # one window, the workers, the result queue
+        assert emu.stats.requests["get_sim"] == 0  # every identifier came from listing
+        assert report.list_requests == emu.stats.requests["list_sims"] == 5
 
 
 async def test_async_iterable_targets(emu: Emulator) -> None:

@@ -1,0 +1,400 @@
+"""The session's pacing under the operator's quota, learned from the server's answers.
+
+Every real operator API enforces a quota that the client is not told of, shared by every
+call of the account. A `Pacer` keeps one session under it, for single calls and bulk runs
+alike (it sits in the one request path):
+
+- **Headers** (`X-RateLimit-Limit` / `X-RateLimit-Remaining`, as Laravel's throttle and the
+  emulator send): the server's refill rate is estimated from how `Remaining` moves
+  against the answers seen — ``r = (R_now - R_then + consumed) / elapsed`` — and requests
+  are paced at that rate plus a term that steers `Remaining` towards a reserve level.
+  While `Remaining` stays inside (0, limit) the bucket never runs dry (no 429) and never
+  overflows (no quota wasted): the session gets the whole quota, whatever it is.
+- **A fixed window** (Laravel's ``throttle:N,M``: N requests per M minutes) shows as
+  `Remaining` jumping back to the limit at once; then the rate is N per window length.
+- **No headers**: AIMD on the request rate (a 429 cuts it to 70 %, each quiet second adds
+  5 %).
+- **`429`, and `503` with `Retry-After`** (Laravel's maintenance mode): the whole session
+  pauses for `Retry-After` (or until `X-RateLimit-Reset`), once for all callers. Under
+  `set_testing(True)` pauses are skipped like retry sleeps (the pacing itself is not).
+
+A user's `rate_limit` is a ceiling on top of what is learned. The hot path costs one
+header lookup per answer while nothing is learned, and no coroutine before a request
+until the pacer is engaged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import attrs
+
+from ._ratelimit import check_rate
+from ._retry import is_testing, parse_retry_after
+
+__all__ = ["Pacer", "QuotaState"]
+
+log = logging.getLogger("simapi_async")
+
+#: Seconds over which `Remaining` is steered back to its reserve level.
+_TAU: Final = 2.0
+#: Seconds of samples the refill estimate looks back over.
+_HORIZON: Final = 5.0
+#: The shortest span (seconds) that gives a refill estimate.
+_MIN_SPAN: Final = 0.5
+#: Re-estimate at most this often (seconds).
+_UPDATE_EVERY: Final = 0.1
+_MIN_RATE: Final = 0.05
+#: Seconds of the integral term: how slowly the base rate follows `Remaining`.
+_INTEGRAL: Final = 4.0
+#: Pace fixed windows this much below limit/window, so that drift does not overshoot.
+_WINDOW_MARGIN: Final = 0.98
+
+
+@attrs.frozen(slots=True)
+class QuotaState:
+    """What a session knows of the server's quota now (`api.quota`).
+
+    - `rate`: requests/s the session paces at (None: not paced); `learned`: the part
+      learned from the server (None: nothing learned yet); `user_rate`: the caller's
+      `rate_limit`.
+    - `limit` / `remaining`: the last `X-RateLimit-Limit` / `-Remaining` seen;
+      `window`: the length of the server's fixed window in seconds, once seen.
+    - `paused_for`: seconds until the current pause (`Retry-After`) ends, 0 if none.
+    - `throttled`: answers that were 429 (or 503 with `Retry-After`); `pauses`: pauses
+      taken; `waited`: seconds callers spent waiting for a slot or a pause, in all.
+    """
+
+    rate: float | None
+    learned: float | None
+    user_rate: float | None
+    limit: int | None
+    remaining: int | None
+    window: float | None
+    paused_for: float
+    throttled: int
+    pauses: int
+    waited: float
+
+    @property
+    def pacing(self) -> bool:
+        """Whether the server's quota is holding the session back now."""
+        return self.learned is not None or self.paused_for > 0
+
+
+class Pacer:
+    """Paces one session's requests under the user's `rate_limit` and the learned quota.
+
+    `acquire()` before each request (only while `engaged`), `observe(status, headers)`
+    after each answer.
+    """
+
+    def __init__(
+        self,
+        rate_limit: float | None = None,
+        *,
+        max_pause: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.user_rate = None if rate_limit is None else check_rate(rate_limit)
+        self.max_pause = max_pause
+        self._clock = clock  # the event loop's clock (time.monotonic) outside tests
+        self._wall = wall
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = -math.inf  # when the last caller was let go
+        self._next = -math.inf  # the earliest time the next one may go
+        self.rate: float | None = self.user_rate
+        #: Whether `acquire` may wait: a rate is set, or a pause was taken.
+        self.engaged = self.rate is not None
+        self.learned: float | None = None
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.window: float | None = None
+        self.throttled = 0
+        self.pauses = 0
+        self.waited = 0.0
+        #: Seconds an answer takes, on average (measured while the pacer is engaged).
+        self.latency = 0.0
+        self._paused_until = -math.inf
+        self._samples: deque[tuple[float, int, int]] = deque()
+        self._consumed = 0
+        self._base: float | None = None
+        self._next_update = -math.inf
+        self._window_opened: float | None = None
+        self._last_reset: float | None = None
+        self._reset_hint = False
+        # AIMD, for a server that sends no X-RateLimit headers
+        self._answers = 0
+        self._mark = (clock(), 0)
+        self._aimd = False
+        self._last_cut = -math.inf
+        self._last_raise = -math.inf
+
+    # -- what callers see ---------------------------------------------------------------
+
+    def state(self) -> QuotaState:
+        return QuotaState(
+            rate=self.rate, learned=self.learned, user_rate=self.user_rate, limit=self.limit,
+            remaining=self.remaining, window=self.window,
+            paused_for=max(0.0, self._paused_until - self._clock()),
+            throttled=self.throttled, pauses=self.pauses, waited=self.waited,
+        )
+
+    def paused_for(self) -> float:
+        """Seconds until the current pause ends (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
+    # -- before a request ---------------------------------------------------------------
+
+    async def acquire(self) -> None:
+        """Wait until this caller may send: after any pause, at the paced rate, in turn.
+
+        Waiters queue first come, first served and are let go one at a time at the rate in
+        force *then* (no slots booked ahead at an older rate: a change of rate or a pause
+        acts on the very next request). A waiter cancelled in the queue simply leaves it.
+        """
+        now = self._clock()
+        if not self._waiters and now >= self._next:
+            self._grant(now)
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        self._schedule(now)
+        try:
+            await waiter
+        finally:
+            self.waited += self._clock() - now
+
+    def _grant(self, now: float) -> None:
+        self._last = now
+        rate = self.rate
+        self._next = now + (1.0 / rate if rate is not None else 0.0)
+
+    def _schedule(self, now: float) -> None:
+        """Have the first waiter let go when its turn comes (one timer at a time)."""
+        if self._timer is not None or not self._waiters:
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, self._next - now), self._release)
+
+    def _release(self) -> None:
+        self._timer = None
+        now = self._clock()
+        waiters = self._waiters
+        if now >= self._next - 1e-4:
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():  # cancelled waiters are skipped
+                    waiter.set_result(None)
+                    self._grant(now)
+                    break
+        self._schedule(now)
+
+    def _retime(self) -> None:
+        """The rate or a pause changed: the next turn moves with it."""
+        rate = self.rate
+        if self._last > -math.inf:
+            self._next = self._last + (1.0 / rate if rate is not None else 0.0)
+        if self._paused_until > self._next:
+            self._next = self._paused_until
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._schedule(self._clock())
+
+    def note_latency(self, seconds: float) -> None:
+        """How long an answer took (measured while engaged): an average for Little's law."""
+        self.latency += (seconds - self.latency) * 0.1
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for `seconds` (capped at `max_pause`): the server asked for it."""
+        seconds = min(max(0.0, seconds), self.max_pause)
+        if is_testing():  # `set_testing(True)`: no waiting, as for retry sleeps
+            self.pauses += 1
+            return
+        until = self._clock() + seconds
+        if until <= self._paused_until:
+            return
+        self._paused_until = until
+        self.pauses += 1
+        self.engaged = True
+        self._retime()
+        log.debug("quota: pausing every request for %.3fs (the server asked)", seconds)
+
+    # -- after an answer ----------------------------------------------------------------
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from one answer's status and headers (every answer, success or not)."""
+        remaining = headers.get("X-RateLimit-Remaining")
+        if remaining is None and status != 429 and status != 503:
+            self._answers += 1
+            if self._aimd:
+                self._aimd_raise()
+            return
+        self._learn(status, headers, remaining)
+
+    def _learn(self, status: int, headers: Mapping[str, str], remaining_text: str | None) -> None:
+        now = self._clock()
+        limited = status == 429 or (status == 503 and "Retry-After" in headers)
+        limit = _int(headers.get("X-RateLimit-Limit"))
+        if limit is not None and limit > 0:
+            self.limit = limit
+        remaining = _int(remaining_text)
+        if limited:
+            self.throttled += 1
+            wait = parse_retry_after(headers.get("Retry-After"))
+            reset = _reset_in(headers.get("X-RateLimit-Reset"), self._wall())
+            if reset is not None:
+                self._reset_hint = True  # Laravel's throttle names its window's end
+            if wait is None:
+                wait = reset
+            if wait is not None:
+                self.pause(wait)
+            if status == 429:
+                if remaining is None:
+                    self._aimd_cut(now)
+                elif self._base is not None:
+                    self._base *= 0.95  # we overshot: the estimate was too high
+        else:
+            self._answers += 1
+        if remaining is not None and remaining >= 0:
+            self.remaining = remaining
+            self._sample(now, remaining, consumed=not limited)
+
+    def _sample(self, now: float, remaining: int, *, consumed: bool) -> None:
+        if consumed:
+            self._consumed += 1
+        limit = self.limit if self.limit is not None else remaining + 1
+        samples = self._samples
+        if self._window_opened is None:
+            self._window_opened = now
+        if samples:
+            then, before, consumed_then = samples[-1]
+            gained = remaining - before + (self._consumed - consumed_then)
+            expected = (self._base or 0.0) * (now - then)
+            if remaining >= 0.8 * limit - 1 and gained > max(3.0, limit / 3) and (
+                    self._reset_hint or gained > 3 * expected + 2):
+                self._window_reset(now)
+        if remaining >= limit - 1:
+            samples.clear()  # a full bucket wastes refill: estimate from here on
+        samples.append((now, remaining, self._consumed))
+        while len(samples) > 2 and samples[0][0] < now - _HORIZON:
+            samples.popleft()
+        if now >= self._next_update:
+            self._update(now)
+
+    def _window_reset(self, now: float) -> None:
+        """`Remaining` jumped back up: a fixed window (Laravel's throttle) began anew."""
+        opened = self._last_reset if self._last_reset is not None else self._window_opened
+        if opened is not None and now - opened > 0.5:
+            window = now - opened
+            if self.window is None:
+                log.info("quota: the server counts requests in fixed windows of about %.0fs",
+                         window)
+            self.window = window if self.window is None else 0.5 * (self.window + window)
+        self._last_reset = now
+        self._reset_hint = False
+        self._samples.clear()
+
+    def _update(self, now: float) -> None:
+        """Re-estimate the rate: a PI controller on `Remaining` around its reserve level.
+
+        The refill estimate gives the starting point and catches a quota that changed
+        (another process joined, the operator raised it); between, the base rate is
+        corrected slowly by how far `Remaining` sits from the reserve, which is exact on
+        average where the estimate from a few integer `Remaining` values is noisy.
+        """
+        last, self._next_update = self._next_update, now + _UPDATE_EVERY
+        limit = self.limit
+        if limit is None:
+            return
+        if self.window is not None:
+            self._set_learned(limit / self.window * _WINDOW_MARGIN)
+            return
+        samples = self._samples
+        t0, r0, c0 = samples[0]
+        t1, r1, c1 = samples[-1]
+        span = t1 - t0
+        base = self._base
+        if span >= _MIN_SPAN and c1 - c0 >= 3:
+            estimate = (r1 - r0 + c1 - c0) / span
+            if estimate > 0 and (base is None or (
+                    span >= 2.0 and abs(estimate - base) > 0.3 * base)):
+                base = estimate
+        if base is None:
+            base = float(limit)  # a first guess, limit per second; corrected as it goes
+        reserve = max(1.0, min(limit * 0.5, base * 0.5))
+        error = r1 - reserve
+        if last > -math.inf:
+            base += error / (_TAU * _INTEGRAL) * min(now - last, 1.0)
+        self._base = base = max(base, _MIN_RATE)
+        self._set_learned(max(base + error / _TAU, base * 0.5, _MIN_RATE))
+
+    # -- AIMD, where no headers come --------------------------------------------------------
+
+    def _aimd_cut(self, now: float) -> None:
+        if now - self._last_cut < 1.0:
+            return  # one cut per second: a burst of 429s is one signal
+        self._last_cut = self._last_raise = now
+        if self.learned is None:
+            since, answers = self._mark
+            elapsed = max(now - since, 1e-3)
+            rate = (self._answers - answers) / elapsed * 0.7
+        else:
+            rate = self.learned * 0.7
+        self._aimd = True
+        self._set_learned(max(rate, _MIN_RATE))
+        self._mark = (now, self._answers)
+
+    def _aimd_raise(self) -> None:
+        now = self._clock()
+        if now - self._last_raise >= 1.0 and self.learned is not None:
+            self._last_raise = now
+            self._set_learned(self.learned * 1.05 + 0.05)
+
+    def _set_learned(self, rate: float) -> None:
+        first = self.learned is None
+        self.learned = rate
+        effective = rate if self.user_rate is None else min(rate, self.user_rate)
+        if effective != self.rate:
+            self.rate = effective
+            self._retime()
+        self.engaged = True
+        if first:
+            log.info("quota: the server limits requests; pacing at %.1f/s (learned from its "
+                     "answers)", rate)
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        return int(value) if math.isfinite(value) else None
+
+
+def _reset_in(text: str | None, wall: float) -> float | None:
+    """Seconds until `X-RateLimit-Reset`: a Unix time (Laravel), or seconds when small."""
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return max(0.0, value - wall) if value > 1e9 else value

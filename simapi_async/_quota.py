@@ -133,7 +133,7 @@ class Pacer:
         self._reset_hint = False
         # AIMD, for a server that sends no X-RateLimit headers
         self._answers = 0
-        self._mark = (clock(), 0)
+        self._mark = (clock(), 0, 0)  # (since, answers, 429s) of the AIMD window
         self._aimd = False
         self._last_cut = -math.inf
         self._last_raise = -math.inf
@@ -342,18 +342,33 @@ class Pacer:
     # -- AIMD, where no headers come --------------------------------------------------------
 
     def _aimd_cut(self, now: float) -> None:
-        if now - self._last_cut < 1.0:
-            return  # one cut per second: a burst of 429s is one signal
-        self._last_cut = self._last_raise = now
+        """A 429 with no `X-RateLimit-*` headers: cut the rate when 429s are a real share.
+
+        Over a window of at least a second and 20 answers, a share of 429s above 2 %
+        means the session runs over the quota: the rate goes to 70 % of what got through
+        (the first time) or of what it was. A rare 429 (a proxy's hiccup, another client's
+        burst) is waited out (its `Retry-After`) but does not ratchet the rate down.
+        """
+        since, answers, throttled = self._mark
+        elapsed = now - since
+        got_through = self._answers - answers
+        refused = self.throttled - throttled
+        if elapsed < 1.0 and self._aimd:
+            return  # one decision per second: a burst of 429s is one signal
+        if got_through + refused < 20:
+            return  # too few answers to tell a quota from a hiccup: the pause is enough
+        if refused <= 0.02 * (got_through + refused):
+            if elapsed >= 1.0:
+                self._mark = (now, self._answers, self.throttled)
+            return
         if self.learned is None:
-            since, answers = self._mark
-            elapsed = max(now - since, 1e-3)
-            rate = (self._answers - answers) / elapsed * 0.7
+            rate = got_through / max(elapsed, 1e-3) * 0.7
         else:
             rate = self.learned * 0.7
         self._aimd = True
+        self._last_cut = self._last_raise = now
         self._set_learned(max(rate, _MIN_RATE))
-        self._mark = (now, self._answers)
+        self._mark = (now, self._answers, self.throttled)
 
     def _aimd_raise(self) -> None:
         now = self._clock()

@@ -689,6 +689,10 @@ def _check_plumbing(
     request; returns the trace configs as a list."""
     if session is not None and not isinstance(session, aiohttp.ClientSession):
         raise InvalidInputError("session", session, "must be an aiohttp.ClientSession")
+    if session is not None and session.auth is not None:  # aiohttp: a ValueError per call
+        raise InvalidInputError(
+            "session", session, "must not have auth= (the SDK sends its own Authorization)"
+        )
     if not isinstance(allow_insecure_http, bool):  # "false" from a config file is truthy
         raise InvalidInputError("allow_insecure_http", allow_insecure_http, "must be a bool")
     if endpoint_overrides is not None and not (

@@ -415,7 +415,7 @@ class AsyncSession:
         status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         if status == 401 and self._tokens.can_login:
             return await self._replay_after_401(endpoint, url, query, data, generation, attempt)
-        if status < 500:
+        if status != 401:
             self._tokens.accepted(generation)
         return self._result(endpoint.method, url, status, raw, headers)
 
@@ -432,7 +432,7 @@ class AsyncSession:
         status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         if status == 401:
             self._tokens.rejected(fresh)
-        elif status < 500:
+        else:
             self._tokens.accepted(fresh)
         return self._result(endpoint.method, url, status, raw, headers)
 

@@ -493,7 +493,7 @@ class AsyncSession:
             call.attempts += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
-        failure: APIConnectionError | None = None
+        failure: SimApiError | None = None
         try:
             async with http.request(
                 method,
@@ -538,6 +538,11 @@ class AsyncSession:
                 method=method, url=shown, reached_server=None,
             )
             failure.__cause__ = safe_cause(exc, self._secrets)
+        except RuntimeError:
+            if not http.closed:
+                raise
+            failure = SimApiError("this AsyncSession is closed" if self._owns_http else
+                                  "the aiohttp ClientSession given as session= is closed")
         if failure is not None:
             raise failure
         if debug:

@@ -168,3 +168,16 @@ def test_unused_session_may_move_to_the_loop_that_uses_it(mocked: aioresponses) 
             return await block(api)
 
     assert asyncio.run(use()) == {}
+
+
+async def test_callers_session_closed_by_the_caller_is_a_typed_error(
+    mocked: aioresponses,
+) -> None:
+    """A session= the caller has already closed gives SimApiError, not aiohttp's
+    RuntimeError."""
+    http = aiohttp.ClientSession()
+    api = sa.AsyncSession(BASE, token=TOKEN, session=http)
+    await http.close()
+    with pytest.raises(sa.SimApiError, match="session= is closed"):
+        await block(api)
+    await api.aclose()

@@ -164,6 +164,9 @@ class ScrubbedCause(Exception):
         self.type_name = type_name
         self.text = text
 
+    def __reduce__(self) -> tuple[type[ScrubbedCause], tuple[str, str]]:
+        return type(self), (self.type_name, self.text)  # picklable, like any exception
+
 
 def safe_cause(exc: BaseException, secrets: Iterable[str]) -> ScrubbedCause:
     """A `ScrubbedCause` for `exc`: its type's name and its text, scrubbed of `secrets`

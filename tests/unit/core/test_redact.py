@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from urllib.parse import quote, quote_plus
 
@@ -54,3 +55,11 @@ def test_secret_parameters_in_free_text_are_redacted() -> None:
         "host http://h/login?login=u&password=***'"
     assert redact_params("?access_token=abc&page=2") == "?access_token=***&page=2"
     assert redact_params("passwords=1 my_token=2") == "passwords=1 my_token=2"
+
+
+def test_a_stand_in_cause_survives_copying() -> None:
+    """A ScrubbedCause rebuilds from its reduce protocol (pickle, copy) unchanged."""
+    cause = safe_cause(ConnectionResetError("reset by peer"), [])
+    again = copy.deepcopy(cause)
+    assert (type(again), again.type_name, str(again)) == \
+        (ScrubbedCause, "builtins.ConnectionResetError", str(cause))

@@ -129,9 +129,16 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     "url='http://h/login?password=***'"
     """
     pattern = _pattern(tuple(s for s in secrets if len(s) >= MIN_SECRET_LENGTH))
-    if pattern is None:
-        return text
-    return pattern.sub(REDACTED, text)
+    return text if pattern is None else _sub(pattern, text)
+
+
+def _sub(pattern: re.Pattern[str], text: str) -> str:
+    """Replace until nothing is left: a replacement can spell a secret anew with what
+    surrounds it (``**&x`` in ``=**&x&x``). Each pass shortens the text, so this ends."""
+    while True:
+        text, found = pattern.subn(REDACTED, text)
+        if not found:
+            return text
 
 
 def scrub_json(obj: Any, secrets: Iterable[str]) -> Any:
@@ -142,9 +149,9 @@ def scrub_json(obj: Any, secrets: Iterable[str]) -> Any:
 
 def _scrub_json(obj: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(obj, str):
-        return pattern.sub(REDACTED, obj)
+        return _sub(pattern, obj)
     if isinstance(obj, dict):
-        return {pattern.sub(REDACTED, str(k)): _scrub_json(v, pattern) for k, v in obj.items()}
+        return {_sub(pattern, str(k)): _scrub_json(v, pattern) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_scrub_json(v, pattern) for v in obj]
     return obj

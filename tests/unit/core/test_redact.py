@@ -63,3 +63,8 @@ def test_a_stand_in_cause_survives_copying() -> None:
     again = copy.deepcopy(cause)
     assert (type(again), again.type_name, str(again)) == \
         (ScrubbedCause, "builtins.ConnectionResetError", str(cause))
+
+
+def test_a_replacement_that_spells_the_secret_anew_is_replaced_too() -> None:
+    """Scrubbing repeats until no spelling is left, even one the replacement formed."""
+    assert "**&x" not in scrub("password=**&x&x=1", ["**&x"])

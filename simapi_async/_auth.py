@@ -6,16 +6,29 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 
-from ._config import TOKEN_RENEW_MARGIN
-from ._exceptions import AuthenticationError
+from ._config import (
+    LOGIN_BREAKER_BASE_DELAY,
+    LOGIN_BREAKER_MAX_DELAY,
+    LOGIN_BREAKER_THRESHOLD,
+    MIN_TOKEN_LIFETIME,
+    TOKEN_RENEW_MARGIN,
+)
+from ._exceptions import AuthenticationError, SimApiError
 
-__all__ = ["Credentials", "LoginResult", "TokenManager", "parse_login_response"]
+__all__ = [
+    "Credentials",
+    "LoginResult",
+    "TokenManager",
+    "is_header_value",
+    "parse_login_response",
+]
 
 log = logging.getLogger("simapi_async")
 
@@ -33,7 +46,8 @@ class Credentials:
 
 @attrs.frozen(slots=True, repr=False)
 class LoginResult:
-    """A token and, when the server said, how many seconds it stays valid."""
+    """A token and, when the server said, how many seconds it stays valid (as the server
+    said: zero or negative when its expiry is already past by our clock)."""
 
     token: str
     lifetime: float | None = None
@@ -55,6 +69,12 @@ def parse_login_response(body: Any) -> LoginResult:
         for key in ("token", "access_token"):
             token = obj.get(key)
             if isinstance(token, str) and token:
+                if not is_header_value(token):
+                    raise AuthenticationError(
+                        f"the login answer's {key} is not a valid header value (control "
+                        "characters, non-ASCII or surrounding spaces); it is not sent",
+                        status=200,
+                    )
                 lifetime = _lifetime(obj)
                 return LoginResult(token, lifetime if lifetime is not None else _lifetime(body))
     raise AuthenticationError(
@@ -64,19 +84,29 @@ def parse_login_response(body: Any) -> LoginResult:
     )
 
 
+def is_header_value(token: str) -> bool:
+    """Whether `token` can be sent as ``Authorization: Bearer <token>``: visible ASCII and
+    inner spaces only (RFC 9110 field-value without the obsolete non-ASCII bytes), so no
+    CR, LF or NUL that would end or split the header."""
+    return token.isascii() and token.isprintable() and token.strip() == token
+
+
 def _lifetime(obj: Any) -> float | None:
+    """Seconds the token is valid for, as the answer says; None when it says nothing.
+    The value may be zero or negative (an `expires_at` already past): see `TokenManager`."""
     if not isinstance(obj, dict):
         return None
     expires_in = obj.get("expires_in")
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        return float(expires_in)
-    if isinstance(expires_in, str):
+    value: float | None = None
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        value = float(expires_in)
+    elif isinstance(expires_in, str):
         try:
             value = float(expires_in)
         except ValueError:
-            value = 0.0
-        if value > 0:
-            return value
+            value = None
+    if value is not None and math.isfinite(value):
+        return value
     expires_at = obj.get("expires_at")
     if isinstance(expires_at, str):
         try:
@@ -85,8 +115,7 @@ def _lifetime(obj: Any) -> float | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
-        remaining = (when - dt.datetime.now(dt.UTC)).total_seconds()
-        return max(remaining, 0.0)
+        return (when - dt.datetime.now(dt.UTC)).total_seconds()
     return None
 
 
@@ -97,9 +126,16 @@ class TokenManager:
       caller starts one login and every other caller awaits that same login; when it
       fails, all of them get its `AuthenticationError`.
     - When the token nears its end (60 s or a tenth of its lifetime left, the shorter)
-      one renewal starts in the background and callers keep using the current token.
-    - `invalidate(generation)` drops the token only if it is still the one of that
-      generation: a late `401` for an old token never throws away a newer one.
+      one renewal starts in the background and callers keep using the current token. An
+      expiry that is already past or under a second away (a server clock that is off) is
+      not used: the token is then valid until a 401 (logged once, as a WARNING).
+    - `rejected(generation)` after a 401 drops the token only if it is still the one of
+      that generation: a late `401` for an old token never throws away a newer one.
+    - The login breaker: when `LOGIN_BREAKER_THRESHOLD` fresh tokens in a row are
+      answered 401 before any request was accepted with them, no login is made for a
+      pause (1 s, doubling up to 60 s); calls that need one fail at once with
+      `AuthenticationError`. After the pause one probe login is made; a request accepted
+      with its token (`accepted`) closes the breaker.
     """
 
     def __init__(
@@ -118,6 +154,15 @@ class TokenManager:
         self.logins = 0
         self._issued: list[str] = [token] if token else []
         self._flight: asyncio.Task[LoginResult] | None = None
+        self._closed = False
+        self._warned_expiry = False
+        # The login breaker: the last generation a request was accepted with, the last
+        # one counted as refused, how many fresh ones were refused in a row, and the pause.
+        self._accepted = -1
+        self._last_refused = -1
+        self.refused_in_a_row = 0
+        self._pause = LOGIN_BREAKER_BASE_DELAY
+        self._paused_until: float | None = None
 
     @property
     def can_login(self) -> bool:
@@ -126,6 +171,11 @@ class TokenManager:
     @property
     def token(self) -> str | None:
         return self._token
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose()` was called (no login is started after it)."""
+        return self._closed
 
     @property
     def issued(self) -> tuple[str, ...]:
@@ -151,14 +201,28 @@ class TokenManager:
         token = self._token
         if token is not None and self._expires_at is not None \
                 and self._clock() < self._expires_at:
-            if self._login is not None:
+            if self._login is not None and not self._closed:
                 self._start_flight()  # renew in the background, keep the valid token
             return token, self.generation
         if self._login is None:
             raise AuthenticationError(
                 "the token is missing or expired and no login/password was given", status=401
             )
-        await asyncio.shield(self._start_flight())
+        if self._closed:
+            raise SimApiError("this AsyncSession is closed")
+        if self._flight is None:
+            self._check_breaker()
+        flight = self._start_flight()
+        try:
+            await asyncio.shield(flight)
+        except asyncio.CancelledError:
+            # The login was cancelled by `aclose()`, not this caller's task: a typed error.
+            task = asyncio.current_task()
+            if self.closed and flight.cancelled() and (task is None or not task.cancelling()):
+                raise SimApiError(
+                    "this AsyncSession was closed while it was logging in"
+                ) from None
+            raise
         if self._token is None:  # pragma: no cover - the flight sets it or raises
             raise AuthenticationError("login gave no token", status=401)
         return self._token, self.generation
@@ -171,7 +235,48 @@ class TokenManager:
         self._expires_at = self._renew_at = None
         return True
 
+    def rejected(self, generation: int) -> bool:
+        """The server answered 401 to the token of `generation`: forget it, as `invalidate`.
+
+        A token refused before any request was accepted with it counts towards the login
+        breaker (once per token, however many requests were refused with it).
+        """
+        if generation == self.generation and generation != self._accepted \
+                and generation != self._last_refused:
+            self._last_refused = generation
+            self.refused_in_a_row += 1
+            if self.refused_in_a_row >= LOGIN_BREAKER_THRESHOLD:
+                self._paused_until = self._clock() + self._pause
+                log.warning(
+                    "the server answered 401 to %d fresh tokens in a row; no login for %.0f s",
+                    self.refused_in_a_row, self._pause,
+                )
+                self._pause = min(self._pause * 2.0, LOGIN_BREAKER_MAX_DELAY)
+        return self.invalidate(generation)
+
+    def accepted(self, generation: int) -> None:
+        """A request with the token of `generation` got an answer other than 401: the
+        token works, and the login breaker closes."""
+        if generation != self._accepted and generation == self.generation:
+            self._accepted = generation
+            self.refused_in_a_row = 0
+            self._pause = LOGIN_BREAKER_BASE_DELAY
+            self._paused_until = None
+
+    def _check_breaker(self) -> None:
+        """Raise while the login breaker pauses logins; after the pause, let one through."""
+        if self._paused_until is None:
+            return
+        left = self._paused_until - self._clock()
+        if left > 0:
+            raise AuthenticationError(
+                f"the server rejects every fresh token ({self.refused_in_a_row} in a row "
+                f"answered 401); not logging in again for {left:.1f} s",
+                status=401,
+            )
+
     async def aclose(self) -> None:
+        self._closed = True
         flight = self._flight
         if flight is not None and not flight.done():
             flight.cancel()
@@ -200,14 +305,27 @@ class TokenManager:
         self._token = result.token
         self._issued = [*self._issued[-7:], result.token]
         self.generation += 1
-        if result.lifetime is not None:
-            self._expires_at = self._clock() + result.lifetime
-            margin = min(TOKEN_RENEW_MARGIN, result.lifetime / 10.0)
+        lifetime = self._usable(result.lifetime)
+        if lifetime is not None:
+            self._expires_at = self._clock() + lifetime
+            margin = min(TOKEN_RENEW_MARGIN, lifetime / 10.0)
             self._renew_at = self._expires_at - margin
         else:
             self._expires_at = self._renew_at = None
         log.debug("logged in (token generation %d)", self.generation)
         return result
+
+    def _usable(self, lifetime: float | None) -> float | None:
+        """`lifetime`, or None (valid until a 401) when it is past or too short to use."""
+        if lifetime is None or lifetime >= MIN_TOKEN_LIFETIME:
+            return lifetime
+        if not self._warned_expiry:
+            self._warned_expiry = True
+            log.warning(
+                "the login answer's expiry leaves %.1f s (is the server's clock off?); the "
+                "token is used until the server answers 401", lifetime,
+            )
+        return None
 
 
 def _retrieve(task: asyncio.Task[LoginResult]) -> None:

@@ -21,6 +21,14 @@ DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 DEFAULT_LOOKUP_CACHE_SIZE = 100_000
 #: Renew a token when this many seconds, or a tenth of its lifetime, remain (the shorter).
 TOKEN_RENEW_MARGIN = 60.0
+#: An expiry that leaves less than this many seconds (or is already past: a server clock
+#: that is off) is not used: the token is then valid until the server answers 401.
+MIN_TOKEN_LIFETIME = 1.0
+#: Fresh tokens answered 401 in a row before logins stop for a while (the login breaker),
+#: the first pause in seconds (doubled each time the probe's token is refused), its cap.
+LOGIN_BREAKER_THRESHOLD = 3
+LOGIN_BREAKER_BASE_DELAY = 1.0
+LOGIN_BREAKER_MAX_DELAY = 60.0
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:

@@ -26,6 +26,7 @@ from cattrs import Converter
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from ._exceptions import ResponseFormatError
+from ._redact import scrub_known
 from .models import InternetCdr, OperationResult, Packet, Sim, SmallPacket
 
 __all__ = [
@@ -44,7 +45,7 @@ _Hook = Callable[[Any, Any], Any]
 
 def _bad(field: str, reason: str, value: Any) -> ResponseFormatError:
     """An error about one field; `message` is the bare reason, `field` a relative path."""
-    shown = repr(value)
+    shown = scrub_known(repr(value))  # before the cut: a cut secret would not be found
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return ResponseFormatError(f"{reason}, got {shown}", field=field)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._redact import known_secrets, scrub_json, scrub_known
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -82,12 +84,15 @@ class ResponseFormatError(SimApiError):
     """The server answered with success, but the body cannot be understood.
 
     `field` names the part of the answer that did not fit (e.g. ``"data[3].number"``).
+    It is raised far from the session (by the converter), so the message and the body are
+    scrubbed of every live session's password and tokens here: an answer that echoes the
+    `Authorization` header never puts the token into an error.
     """
 
     def __init__(self, message: str, *, field: str | None = None, body: Any = None) -> None:
-        super().__init__(message)
+        super().__init__(scrub_known(message))
         self.field = field
-        self.body = body
+        self.body = scrub_json(body, known_secrets()) if body is not None else None
 
 
 class NotAttemptedError(SimApiError):

@@ -6,6 +6,7 @@ retry) → aiohttp → status / body → the caller's converter.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -24,7 +25,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _endpoints
-from ._auth import Credentials, LoginResult, TokenManager, parse_login_response
+from ._auth import (
+    Credentials,
+    LoginResult,
+    TokenManager,
+    is_header_value,
+    parse_login_response,
+)
 from ._config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -47,7 +54,7 @@ from ._exceptions import (
 )
 from ._quota import Pacer, QuotaState
 from ._ratelimit import RateLimiter
-from ._redact import redact_url, safe_cause, scrub
+from ._redact import keep_secret, redact_params, redact_url, safe_cause, scrub, scrub_json
 from ._retry import Retrier, parse_retry_after
 from ._urls import UrlBuilder
 from ._version import __version__
@@ -160,6 +167,11 @@ class AsyncSession:
             if value is not None and (not isinstance(value, str) or not value):
                 shown = value if name == "login" else "***"
                 raise InvalidInputError(name, shown, "must be a non-empty string")
+        if token is not None and not is_header_value(token):
+            raise InvalidInputError(
+                "token", "***", "is not a valid HTTP header value (control characters, "
+                "non-ASCII or surrounding spaces)",
+            )
         if credentials_in not in ("query", "body"):
             raise InvalidInputError("credentials_in", credentials_in, "must be 'query' or 'body'")
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) \
@@ -193,6 +205,7 @@ class AsyncSession:
             self._do_login if self._credentials else None, token=token
         )
         self._http = session
+        self._loop: asyncio.AbstractEventLoop | None = None  # the pool's, set by _client()
         self._owns_http = session is None
         self._trace_configs = traces
         self._closed = False
@@ -207,6 +220,7 @@ class AsyncSession:
         self._auth_token: str | None = None
         self._auth_headers = self._headers
         self._attach_resources()
+        keep_secret(self)  # errors raised far from here (the converter's) hide them too
 
     def _attach_resources(self) -> None:
         """The sub-clients (`sims`, `packets`, `cdr`, `bulk`)."""
@@ -321,6 +335,15 @@ class AsyncSession:
     def _client(self) -> aiohttp.ClientSession:
         if self._closed:
             raise SimApiError("this AsyncSession is closed")
+        http = self._http
+        if http is None or self._loop is not asyncio.get_running_loop():
+            return self._first_client()
+        return http
+
+    def _first_client(self) -> aiohttp.ClientSession:
+        """The pool, created (or the caller's adopted) in the running loop; a typed error
+        when it belongs to another loop (its connections cannot be used from this one)."""
+        loop = asyncio.get_running_loop()
         if self._http is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
             self._http = aiohttp.ClientSession(
@@ -328,6 +351,15 @@ class AsyncSession:
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trace_configs=self._trace_configs or None,
+            )
+            self._loop = loop
+        elif self._loop is None:  # the caller's session=, used for the first time
+            owner = getattr(self._http, "_loop", None)
+            self._loop = owner if isinstance(owner, asyncio.AbstractEventLoop) else loop
+        if self._loop is not loop:
+            raise SimApiError(
+                "this AsyncSession belongs to another event loop (possibly closed already): "
+                "create the session in the event loop you use it in"
             )
         return self._http
 
@@ -397,17 +429,25 @@ class AsyncSession:
         status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         if status == 401 and self._tokens.can_login:
             return await self._replay_after_401(endpoint, url, query, data, generation, attempt)
+        if status != 401:
+            self._tokens.accepted(generation)
         return self._result(endpoint.method, url, status, raw, headers)
 
     async def _replay_after_401(
         self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None,
         generation: int, attempt: int,
     ) -> Any:
-        """One re-login and one replay; a 401 means the server did not act on it."""
+        """One re-login and one replay; a 401 means the server did not act on it. A second
+        401 raises `AuthenticationError`; fresh tokens refused again and again open the
+        login breaker (see `TokenManager`), so the logins stay few."""
         self._relogins += 1
-        self._tokens.invalidate(generation)
-        token, _ = await self._tokens.get()
+        self._tokens.rejected(generation)
+        token, fresh = await self._tokens.get()
         status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
+        if status == 401:
+            self._tokens.rejected(fresh)
+        else:
+            self._tokens.accepted(fresh)
         return self._result(endpoint.method, url, status, raw, headers)
 
     async def _do_login(self) -> LoginResult:
@@ -428,8 +468,11 @@ class AsyncSession:
             )
             if status in (401, 403, 422):
                 err = self._status_error(endpoint.method, url, status, raw, headers)
+                said = err.message
+                if said == _reason(status) and not _server_message(err.body):
+                    said = f"HTTP {status}, the answer gives no reason"  # not our guess
                 raise AuthenticationError(
-                    f"login refused: {err.message}", status=status, body=err.body,
+                    f"login refused: {said}", status=status, body=err.body,
                     method=endpoint.method, url=err.url,
                 )
             return self._result(endpoint.method, url, status, raw, headers)
@@ -469,6 +512,7 @@ class AsyncSession:
         self._requests += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
+        failure: SimApiError | None = None
         try:
             async with http.request(
                 method,
@@ -477,6 +521,9 @@ class AsyncSession:
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout,  # never None: None would mean "no timeout" to aiohttp
+                # A caller's own session= must not change what a status means:
+                raise_for_status=False,
+                auto_decompress=True,
             ) as resp:
                 status = resp.status
                 resp_headers = resp.headers
@@ -484,29 +531,42 @@ class AsyncSession:
                 if timed:
                     pacer.note_latency(time.monotonic() - sent_at)
                 raw = await self._read(resp)
+        # Each error is built here and raised below, outside the except blocks: aiohttp's
+        # exception (which holds the request, its URL and its headers) is then neither the
+        # __cause__ (a scrubbed stand-in is) nor the __context__ of ours.
         except TimeoutError as exc:
             shown = self._show(url, query)
             connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
-            raise APITimeoutError(
+            failure = APITimeoutError(
                 f"{method} {shown} timed out"
                 + (" while connecting" if connecting else ""),
                 method=method, url=shown,
                 reached_server=False if connecting else None,
-            ) from safe_cause(exc, self._secrets)
+            )
+            failure.__cause__ = safe_cause(exc, self._secrets)
         except aiohttp.ClientConnectorError as exc:
             shown = self._show(url, query)
-            raise APIConnectionError(
+            failure = APIConnectionError(
                 f"could not connect for {method} {shown}: "
-                f"{scrub(str(exc), self._secrets)}",
+                f"{redact_params(scrub(str(exc), self._secrets))}",
                 method=method, url=shown, reached_server=False,
-            ) from safe_cause(exc, self._secrets)
+            )
+            failure.__cause__ = safe_cause(exc, self._secrets)
         except (aiohttp.ClientError, OSError) as exc:
             shown = self._show(url, query)
-            raise APIConnectionError(
+            failure = APIConnectionError(
                 f"connection failed during {method} {shown}: "
-                f"{type(exc).__name__}: {scrub(str(exc), self._secrets)}",
+                f"{type(exc).__name__}: {redact_params(scrub(str(exc), self._secrets))}",
                 method=method, url=shown, reached_server=None,
-            ) from safe_cause(exc, self._secrets)
+            )
+            failure.__cause__ = safe_cause(exc, self._secrets)
+        except RuntimeError:
+            if not http.closed:
+                raise
+            failure = SimApiError("this AsyncSession is closed" if self._owns_http else
+                                  "the aiohttp ClientSession given as session= is closed")
+        if failure is not None:
+            raise failure
         if debug:
             log.debug(
                 "%s %s -> %d (attempt %d, %.1f ms)", method, self._show(url, query), status,
@@ -545,11 +605,11 @@ class AsyncSession:
             try:
                 return _loads(raw)
             except (ValueError, RecursionError):  # RecursionError: json's answer to [[[[...
+                excerpt = _excerpt(raw, self._secrets)
                 raise ServerError(
                     f"the answer is not JSON ({headers.get('Content-Type', 'no content type')}):"
-                    f" {_excerpt(raw, self._secrets)!r}",
-                    status=status, body=_excerpt(raw, self._secrets), method=method,
-                    url=redact_url(url),
+                    f" {excerpt!r}",
+                    status=status, body=excerpt, method=method, url=redact_url(url),
                 ) from None
         raise self._status_error(method, url, status, raw, headers)
 
@@ -565,9 +625,9 @@ class AsyncSession:
             except (ValueError, RecursionError):
                 is_json = False
                 body = _excerpt(raw, self._secrets)
-        body = _scrub_obj(body, self._secrets)
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            message = body["message"]
+        body = scrub_json(body, self._secrets)
+        if is_json:
+            message = _server_message(body)
         shown_url = redact_url(url)
         plain_headers = _scrub_headers(headers, self._secrets)
         common: dict[str, Any] = {
@@ -660,6 +720,10 @@ def _check_plumbing(
     request; returns the trace configs as a list."""
     if session is not None and not isinstance(session, aiohttp.ClientSession):
         raise InvalidInputError("session", session, "must be an aiohttp.ClientSession")
+    if session is not None and session.auth is not None:  # aiohttp: a ValueError per call
+        raise InvalidInputError(
+            "session", session, "must not have auth= (the SDK sends its own Authorization)"
+        )
     if not isinstance(allow_insecure_http, bool):  # "false" from a config file is truthy
         raise InvalidInputError("allow_insecure_http", allow_insecure_http, "must be a bool")
     if endpoint_overrides is not None and not (
@@ -716,20 +780,34 @@ def _is_loopback(host: str) -> bool:
 
 
 def _excerpt(raw: bytes, secrets: Sequence[str]) -> str:
-    text = " ".join(raw[: _EXCERPT * 4].decode("utf-8", "replace").split())
-    text = scrub(text, secrets)
+    """The start of a body that is not JSON, for a message: the whole text is scrubbed
+    (before and after its whitespace is squeezed) and only then cut, so a secret that the
+    cut would split is gone as a whole."""
+    text = scrub(" ".join(scrub(raw.decode("utf-8", "replace"), secrets).split()), secrets)
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
 
 
-def _scrub_obj(obj: Any, secrets: Sequence[str]) -> Any:
-    """A JSON value with every secret scrubbed out of its strings."""
-    if isinstance(obj, str):
-        return scrub(obj, secrets)
-    if isinstance(obj, dict):
-        return {scrub(str(k), secrets): _scrub_obj(v, secrets) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_scrub_obj(v, secrets) for v in obj]
-    return obj
+def _server_message(body: Any) -> str:
+    """What an error answer says, in the first place that says it: ``message``, else
+    ``error`` (with ``error_description`` after it, OAuth style), else
+    ``error_description`` or ``detail``; a JSON string body is its own message."""
+    if isinstance(body, str):
+        return body.strip()
+    if not isinstance(body, dict):
+        return ""
+
+    def text(key: str) -> str:
+        value = body.get(key)
+        if isinstance(value, dict):  # {"error": {"message": "..."}}
+            value = value.get("message")
+        return value.strip() if isinstance(value, str) else ""
+
+    if said := text("message"):
+        return said
+    if said := text("error"):
+        description = text("error_description")
+        return f"{said}: {description}" if description and description != said else said
+    return text("error_description") or text("detail")
 
 
 def _scrub_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> dict[str, str]:

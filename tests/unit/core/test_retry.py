@@ -13,6 +13,7 @@ import pytest
 from aioresponses import aioresponses
 
 import simapi_async as sa
+from simapi_async._redact import ScrubbedCause
 from simapi_async._retry import backoff_delay, parse_retry_after, set_testing, should_retry
 
 from .conftest import BASE, BLOCK, NUMBER, SMS, block, calls
@@ -127,12 +128,16 @@ async def test_connection_errors_and_timeouts_are_retried_for_safe_operations(
 async def test_exhausted_connection_retries_raise_api_connection_error(
     mocked: aioresponses, api: sa.AsyncSession
 ) -> None:
-    """After the last retry the typed error escapes, the aiohttp error chained under it."""
+    """After the last retry the typed error escapes, a scrubbed stand-in of the aiohttp
+    error (its type name and text, not its request) chained under it."""
     mocked.post(BLOCK, exception=_connector_error(), repeat=True)
     with pytest.raises(sa.APIConnectionError) as info:
         await block(api)
     assert info.value.reached_server is False
-    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+    cause = info.value.__cause__
+    assert isinstance(cause, ScrubbedCause)
+    assert cause.type_name == "aiohttp.client_exceptions.ClientConnectorError"
+    assert "Cannot connect to host" in str(cause)
 
 
 async def test_timeout_raises_api_timeout_error(mocked: aioresponses, api: sa.AsyncSession) -> None:

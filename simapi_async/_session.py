@@ -87,13 +87,22 @@ _EXCERPT = 200
 
 class CallStats:
     """Counters of one logical call, kept in a context variable by whoever wants them
-    (the bulk engine reports attempts per target and slows down on 429s)."""
+    (the bulk engine reports attempts per target and slows down on 429s).
 
-    __slots__ = ("attempts", "rate_limited")
+    `attempts` counts the HTTP requests of `operation` only (every operation when None):
+    a SIM lookup made on the way does not count, nor does a login (it runs in its own
+    task, where `CALL_STATS` is None). The bulk engine reads it as "the requests the
+    server saw for this target" and "may this have reached the server".
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("attempts", "counting", "operation", "rate_limited")
+
+    def __init__(self, operation: str | None = None) -> None:
         self.attempts = 0
         self.rate_limited = 0
+        self.operation = operation
+        #: Whether the request under way is one of `operation` (set by `request`).
+        self.counting = True
 
 
 #: Set by a caller (per task) to have its calls counted; None costs nothing.
@@ -188,6 +197,8 @@ class AsyncSession:
         )
         self._http = session
         self._owns_http = session is None
+        if session is not None:
+            _no_silent_resend(session)
         self._trace_configs = traces
         self._closed = False
         # Read-only multidicts: aiohttp merges them as they are, where a dict is first
@@ -315,6 +326,7 @@ class AsyncSession:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trace_configs=self._trace_configs or None,
             )
+            _no_silent_resend(self._http)
         return self._http
 
     # -- the request path ---------------------------------------------------------------
@@ -346,6 +358,9 @@ class AsyncSession:
                 "params", operation, f"cannot be sent: {type(exc).__name__}: {exc}"
             ) from None
         url = self._base + path
+        call = CALL_STATS.get()
+        if call is not None and call.operation is not None:
+            call.counting = operation == call.operation
 
         try:
             # The first attempt, inlined: one coroutine less on every request's way.
@@ -397,6 +412,9 @@ class AsyncSession:
         return self._result(endpoint.method, url, status, raw, headers)
 
     async def _do_login(self) -> LoginResult:
+        # This runs in the login task, whose context is a copy of the caller's that
+        # started it: its requests are no caller's attempts (see `CallStats`).
+        CALL_STATS.set(None)
         assert self._credentials is not None
         endpoint = self._login_endpoint
         path, query, body = endpoint.build(
@@ -446,7 +464,7 @@ class AsyncSession:
             headers = self._auth_headers
         self._requests += 1
         call = CALL_STATS.get()
-        if call is not None:
+        if call is not None and call.counting:
             call.attempts += 1
         debug = log.isEnabledFor(logging.DEBUG)
         started = time.perf_counter() if debug else 0.0
@@ -593,6 +611,22 @@ class AsyncSession:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _no_silent_resend(http: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's own resend of a request with an idempotent *method* (PUT,
+    DELETE, GET...) after a reused keep-alive connection drops: with a write's method
+    overridden to PUT, one `send_sms` would reach the server twice. The SDK alone decides
+    about repeats (`_retry.py`, by the endpoint's `retry_safe`, not by its method).
+
+    aiohttp (3.9 to 3.14 at least) has no public option for it; `_retry_connection` is
+    the switch its own `test_utils.TestClient` turns off. Set once per `ClientSession`
+    (a caller's own too: its other requests lose only that silent resend), so the
+    request path pays nothing. tests/hardening/test_never_repeats.py fails if a future
+    aiohttp moves the switch.
+    """
+    if hasattr(http, "_retry_connection"):
+        http._retry_connection = False
 
 
 def _retry_policy(retry: RetryPolicy | None, max_retries: int) -> RetryPolicy:

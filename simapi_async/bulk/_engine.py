@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 from .._envelopes import operation_result
 from .._exceptions import (
     APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
     InvalidInputError,
     NotAttemptedError,
     ResponseFormatError,
@@ -415,6 +417,7 @@ class BulkRun:
         """Before a target's request: counters, the write-ahead line; its parameters
         (None when its SIM must be looked up first)."""
         stats.attempts = stats.rate_limited = 0
+        stats.operation = self.op.name  # attempts count this operation's requests only
         self.in_flight += 1
         if not self.op.retry_safe and self.journal is not None:
             # Write-ahead: if the process dies before the answer, a resume reads this
@@ -436,7 +439,7 @@ class BulkRun:
     def _failed(self, target: Target, exc: SimApiError, stats: CallStats,
                 started: float) -> ItemResult:
         self._adapt(stats, False)
-        outcome = UNKNOWN if self._maybe_done(exc) else FAILED
+        outcome = UNKNOWN if self._maybe_done(exc, stats) else FAILED
         return ItemResult(target, False, exc, stats.attempts, time.monotonic() - started,
                           outcome=outcome)
 
@@ -460,15 +463,49 @@ class BulkRun:
         elif ok:
             self.gate.succeeded()
 
-    def _maybe_done(self, exc: SimApiError) -> bool:
-        """Whether a failed non-idempotent call may still have taken effect."""
-        if self.op.retry_safe:
+    def _maybe_done(self, exc: SimApiError, stats: CallStats) -> bool:
+        """Whether a failed non-idempotent call may still have taken effect: then its
+        outcome is "unknown" and a resume never sends it again (unless `retry_unknown`).
+
+        Only the operation's own request counts (`stats.attempts`: not a SIM lookup, not
+        a login); earlier attempts of it were retried only when provably not received
+        (connection refused, `429`), so the last error decides:
+
+        ==================================================  ===========  ==============
+        what the last attempt got                           outcome      why
+        ==================================================  ===========  ==============
+        no request of the operation left (lookup or login   failed       never sent
+        failed, `InvalidInputError`, `AuthenticationError`)
+        could not connect, connect timeout                  failed       never sent
+        timeout after sending, connection dropped           unknown      may have acted
+        1xx as the final answer                             unknown      received, the
+                                                                         result not said
+        2xx with an unreadable body (`ResponseFormatError`, unknown      accepted
+        `ServerError` 2xx), an answer over the size limit
+        3xx, every one (no redirect is followed)            unknown      see below
+        4xx (400, 401, 403, 404, 405, 408, 409, 413, 422,   failed       refused
+        429, ...)
+        5xx                                                 unknown      may have acted
+        ==================================================  ===========  ==============
+
+        3xx: a `303`/`302` is what a Post/Redirect/Get application answers *after* acting
+        (Laravel's `back()`); `301`/`307`/`308` normally come from a proxy before the API,
+        but the API never redirects, so nothing proves the request was not acted on. A 4xx
+        is by HTTP's definition (RFC 9110 §15.5) a refusal of the request as sent; the API
+        answers one before acting (validation, auth, not found, rate limit). A 2xx read
+        as `success: false` is an answer, not an error here (failed, see `_answered`).
+        """
+        if self.op.retry_safe or not stats.attempts:
             return False
         if isinstance(exc, APIConnectionError):
             return exc.reached_server is not False
         if isinstance(exc, ResponseFormatError):
             return True  # the server accepted it (2xx) but its answer was unreadable
-        return isinstance(exc, ServerError) and (exc.status >= 500 or 200 <= exc.status < 300)
+        if isinstance(exc, AuthenticationError):
+            return False  # a second 401 (refused), or the login failed (never sent)
+        if isinstance(exc, APIStatusError):
+            return not 400 <= exc.status < 500
+        return False
 
     def _emit(self, result: ItemResult) -> None:
         """Journal, count and hand over one result (the stream's queue is the worker's)."""

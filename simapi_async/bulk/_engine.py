@@ -10,7 +10,9 @@
   with none of them only counts plain successes in its report (no object per target).
 - A `429` halves the number of active workers (additive increase back, one per window
   of successes): the run slows down instead of every worker hammering on.
-- The journal gets a flushed line per finished target as it finishes.
+- The journal gets a flushed line per finished target as it finishes (fsynced with
+  `durable=True`). A journal that cannot be written stops the run like `max_failures`
+  does, and the run then raises `JournalError` carrying its report.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .._exceptions import (
     APIStatusError,
     AuthenticationError,
     InvalidInputError,
+    JournalError,
     NotAttemptedError,
     ResponseFormatError,
     ServerError,
@@ -168,6 +171,7 @@ class BulkRun:
         max_failures: int | float | None = None,
         shard: tuple[int, int] | None = None,
         retry_unknown: bool = False,
+        durable: bool = False,
         on_progress: ProgressHook | None = None,
         progress_interval: float = 0.2,
         keep_failures: int = 10_000,
@@ -185,8 +189,11 @@ class BulkRun:
         self.max_failures = _check_max_failures(max_failures)
         self.shard = _check_shard(shard)
         self.retry_unknown = retry_unknown
+        if not isinstance(durable, bool):
+            raise InvalidInputError("durable", durable, "must be a bool")
         self.journal = (
-            Journal(_check_path(journal), operation.name, operation.journal_params)
+            Journal(_check_path(journal), operation.name, operation.journal_params,
+                    durable=durable)
             if journal is not None else None
         )
         if on_progress is not None and not callable(on_progress):
@@ -226,6 +233,7 @@ class BulkRun:
             await finisher  # re-raises a failure of the targets iterable
         finally:
             await self._shutdown([*tasks, finisher])
+        self._raise_journal_error()
 
     async def run(self, on_result: ResultHook | None = None) -> BulkReport:
         """Run to the end; `on_result` (function or coroutine function) sees every result."""
@@ -239,6 +247,7 @@ class BulkRun:
             self._direct = on_result if on_result is not None else _ignore
             self._lean = on_result is None and self.journal is None
             await self._run_direct()
+            self._raise_journal_error()
             return self.report
         assert on_result is not None
         async for result in self.stream():
@@ -327,10 +336,10 @@ class BulkRun:
             if self.stopped is not None:  # screened before the run stopped: not sent
                 screened = self._not_attempted(target)
             else:
-                params = self._begin(target, stats)
                 started = time.monotonic()
                 value: Any = None
                 try:
+                    params = self._begin(target, stats)
                     if self.limiter is not None:
                         await self.limiter.acquire()
                     if params is None:  # the SIM is looked up first: the resource does it
@@ -422,7 +431,11 @@ class BulkRun:
         if not self.op.retry_safe and self.journal is not None:
             # Write-ahead: if the process dies before the answer, a resume reads this
             # target as "outcome unknown" and does not send it a second time.
-            self.journal.record_started(target)
+            try:
+                self.journal.record_started(target)
+            except JournalError as exc:  # not sent without its write-ahead line
+                self._journal_failed(exc)
+                raise NotAttemptedError(f"not attempted: {exc.message}") from None
         return self.op.params(target)
 
     def _answered(self, target: Target, value: OperationResult, stats: CallStats,
@@ -449,11 +462,11 @@ class BulkRun:
             return
         if stats.attempts:
             # It may have reached the server: never repeat it blindly on resume.
-            self.journal.record(ItemResult(target, False, NotAttemptedError(
+            self._record(ItemResult(target, False, NotAttemptedError(
                 "cancelled while in flight"), stats.attempts, outcome=UNKNOWN))
         else:
             # Cancelled before any request left: a resume may send it.
-            self.journal.record(ItemResult(target, False, NotAttemptedError(
+            self._record(ItemResult(target, False, NotAttemptedError(
                 "cancelled before it was sent"), 0, outcome=FAILED))
 
     def _adapt(self, stats: CallStats, ok: bool) -> None:
@@ -510,7 +523,7 @@ class BulkRun:
     def _emit(self, result: ItemResult) -> None:
         """Journal, count and hand over one result (the stream's queue is the worker's)."""
         if result.skipped is None and self.journal is not None:
-            self.journal.record(result)  # on disk before anything else can happen
+            self._record(result)  # on disk before anything else can happen
         self.report.add(result)
         if not result.ok and result.skipped is None:
             self._check_failures()
@@ -518,6 +531,26 @@ class BulkRun:
             self._progress()
         if self._direct is not None:
             self._direct(result)
+
+    def _record(self, result: ItemResult) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.record(result)
+        except JournalError as exc:
+            self._journal_failed(exc)
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """The journal cannot be written: stop sending (the result stays in the report)."""
+        if self.stopped is None or not self.stopped.startswith("the journal"):
+            log.error("bulk %s: %s", self.op.name, exc.message)
+            self.stopped = "the journal cannot be written"
+
+    def _raise_journal_error(self) -> None:
+        """At the end of a run whose journal failed: `JournalError` with the report."""
+        error = self.journal.error if self.journal is not None else None
+        if error is not None:
+            error.report = self.report
+            raise error
 
     def _check_failures(self) -> None:
         limit = self.max_failures

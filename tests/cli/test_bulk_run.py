@@ -220,3 +220,51 @@ def test_summary_json_counts_requests(invoke: Invoke, emu: Emulator, env: dict[s
                              env=env).stdout)
     assert (data["ok"], data["requests"], data["retries"], data["journal"]) == \
         (True, 20, 0, None)
+
+
+def test_sigterm_without_a_journal_says_no_journal_only(tmp_path: Path, invoke: Invoke) -> None:
+    """SIGTERM during `--no-journal`: exit 143 and one consistent message (no journal was
+    written), never also "every finished one is in the journal"."""
+    seen = {"block": 0}
+
+    def terminate_at_the_20th_block(request: web.Request) -> None:
+        if "/sim/block/" in request.path:
+            seen["block"] += 1
+            if seen["block"] == 20:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    with EmulatorThread([middleware(terminate_at_the_20th_block)], sims=300, seed=7) as emu:
+        path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers)
+        result = invoke(["bulk", "block", path, "--concurrency", "2", "--no-journal"],
+                        env=env_for(emu))
+    assert result.exit_code == 143, result.output
+    assert "no journal was written (--no-journal): a rerun starts over." in result.stderr
+    assert "in the journal" not in result.stderr
+    assert "Resume with" not in result.stderr
+
+
+@pytest.mark.parametrize(("op", "args", "expected"), [
+    ("block", ["--durable"], 1 + 12),        # the header and every line
+    ("block", [], 0),                        # the default: flushed, not fsynced
+    ("send-sms", ["--type", "call"], 12),    # write-ahead lines: always fsynced
+])
+def test_durable_fsyncs_the_journal(invoke: Invoke, emu: Emulator, env: dict[str, str],
+                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    op: str, args: list[str], expected: int) -> None:
+    """--durable fsyncs every journal line; without it only write-ahead lines are."""
+    fsyncs: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real(fd))[1])
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:12])
+    result = invoke(["bulk", op, path, *args, "--journal", str(tmp_path / "j.jsonl")],
+                    env=env)
+    assert result.exit_code == 0, result.output
+    assert len(fsyncs) == expected
+
+
+def test_durable_needs_a_journal(invoke: Invoke, env: dict[str, str], tmp_path: Path) -> None:
+    """--durable with --no-journal is a usage error (exit 2), nothing sent."""
+    path = numbers_file(tmp_path / "n.txt", ["79181111111"])
+    result = invoke(["bulk", "block", path, "--durable", "--no-journal"], env=env)
+    assert result.exit_code == 2
+    assert "--durable and --no-journal do not go together" in result.output

@@ -41,6 +41,7 @@ from .._exceptions import (
 )
 from .._ratelimit import RateLimiter
 from .._session import CALL_STATS, CallStats
+from .._validation import luhn_failures
 from ..models import OperationResult
 from ._journal import Journal, JournalState
 from ._operations import Operation
@@ -211,6 +212,7 @@ class BulkRun:
         self._started = 0.0
         self._last_progress = 0.0
         self._base_stats = api.stats
+        self._luhn_base = luhn_failures()
         self._direct: Callable[[ItemResult], Any] | None = None
         #: No hook, no stream, no journal: plain successes are only counted (see `_worker`).
         self._lean = False
@@ -299,6 +301,10 @@ class BulkRun:
         report.stopped = self.stopped
         if self.journal is not None:
             self.journal.close()
+        luhn = luhn_failures() - self._luhn_base
+        if luhn:  # one line for the run, not one per target (each is at DEBUG)
+            log.info("bulk %s: %d ICCID(s) failed the Luhn check and were sent as given",
+                     self.op.name, luhn)
         self._progress(force=True)
 
     # -- the worker ---------------------------------------------------------------------

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidInputError, JournalError
-from ._report import OK, UNKNOWN, ItemResult, error_reason
+from ._report import FAILED, OK, UNKNOWN, ItemResult, error_reason
 from ._targets import NumberSet, Target
 
 __all__ = ["Journal", "JournalState"]
@@ -40,14 +40,17 @@ STARTED = "started"
 
 
 class JournalState:
-    """What a journal says so far: numbers done, numbers with an unknown outcome."""
+    """What a journal says so far: numbers done, numbers with an unknown outcome; lines
+    recording an invalid input (`invalid`: failed, re-validated on resume) and lines that
+    cannot be read (`torn`)."""
 
-    __slots__ = ("done", "finished", "torn", "unknown")
+    __slots__ = ("done", "finished", "invalid", "torn", "unknown")
 
     def __init__(self) -> None:
         self.done = NumberSet()
         self.unknown = NumberSet()
         self.finished = 0
+        self.invalid = 0
         self.torn = 0
 
 
@@ -89,7 +92,10 @@ class Journal:
                 number = entry.get("n")
                 if not (isinstance(number, str) and len(number) == 11 and number.isascii()
                         and number.isdigit()):  # only what the engine writes: normal form
-                    state.torn += 1
+                    if _is_invalid_input(entry):
+                        state.invalid += 1  # our own record of a bad input: failed
+                    else:
+                        state.torn += 1
                     continue
                 outcome = entry.get("o")
                 if outcome == STARTED:
@@ -178,6 +184,15 @@ class Journal:
                     path=str(self.path),
                 )
                 self.error.__cause__ = exc
+
+
+def _is_invalid_input(entry: dict[str, Any]) -> bool:
+    """Whether `entry` is the engine's line for a target that failed validation (its `n`
+    is the input as given, so it is not a number in normal form): a resume reads the
+    input again and validates it again, so there is nothing to remember from it."""
+    error = entry.get("e")
+    return (entry.get("o") == FAILED and isinstance(error, str)
+            and error.startswith(f"{InvalidInputError.__name__}:"))
 
 
 def _show(params: Any) -> str:

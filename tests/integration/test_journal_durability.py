@@ -136,11 +136,15 @@ async def test_a_full_disk_stops_a_stream_too(
 ) -> None:
     """api.bulk.stream yields every result, then raises JournalError with the report."""
     results: list[sa.ItemResult] = []
+
+    async def consume(api: sa.AsyncSession) -> None:
+        async for result in api.bulk.stream("block", targets_of(emu, 30),
+                                            journal=tmp_path / "j.jsonl", concurrency=2):
+            results.append(result)
+
     async with connected(emu) as api:
         with pytest.raises(sa.JournalError) as info:
-            async for result in api.bulk.stream("block", targets_of(emu, 30),
-                                                journal=tmp_path / "j.jsonl", concurrency=2):
-                results.append(result)
+            await consume(api)
     assert len(results) == info.value.report.total == 30
 
 

@@ -6,25 +6,50 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from aiohttp import web
 
 import simapi_async as sa
 from simapi_async.testing import Emulator, Faults
 
 from .conftest import connected, targets_of
 
+_BOUND = 60.0  # a bound on a hang, never an assertion
+
 
 async def test_5000_targets_concurrency_50_stays_within_bounds() -> None:
-    """5,000 targets at concurrency 50: 5,000 results; ≤ 50 in flight and ≤ 50 connections."""
-    async with Emulator(sims=5000, seed=1, faults=Faults(latency=0.002)) as emu:
+    """5,000 targets at concurrency 50: 5,000 results; exactly 50 in flight at the peak
+    (the first blocks are held until 50 have arrived) and ≤ 50 connections."""
+    emu = Emulator(sims=5000, seed=1)
+    gate = asyncio.Event()
+    held = {"now": 0, "peak": 0}
+
+    @web.middleware
+    async def hold_until_50(request: web.Request, handler: Any) -> web.StreamResponse:
+        if "/sim/block/" not in request.path:
+            return cast(web.StreamResponse, await handler(request))
+        held["now"] += 1
+        held["peak"] = max(held["peak"], held["now"])
+        if held["now"] >= 50:
+            gate.set()
+        try:
+            await gate.wait()
+            return cast(web.StreamResponse, await handler(request))
+        finally:
+            held["now"] -= 1
+
+    emu.app.middlewares.append(hold_until_50)
+    async with emu:
         seen: list[sa.ItemResult] = []
-        async with connected(emu) as api:
+        async with connected(emu) as api, asyncio.timeout(_BOUND):
             report = await api.bulk.block(targets_of(emu), concurrency=50,
                                           on_result=seen.append)
         assert len(seen) == 5000 == report.total == report.succeeded
         assert len({r.target.number for r in seen}) == 5000
-        assert 1 < emu.stats.max_in_flight <= 50
+        assert held["peak"] == 50
+        assert emu.stats.max_in_flight <= 50
         assert emu.stats.connections <= 50
         assert all(s.blocked for s in emu.fleet.sims.values())
 
@@ -242,8 +267,13 @@ async def test_every_bulk_operation_changes_the_fleet(emu: Emulator) -> None:
         assert all(emu.fleet.sims[x].scheduled_packet is not None for x in n)
         assert (await api.bulk.add_small_packet(n)).ok
         assert all(len(emu.fleet.sims[x].small_packets) == 1 for x in n)
+        for x in n:  # what the last two lift
+            emu.fleet.sims[x].finance_blocked = emu.fleet.sims[x].blocked = True
         assert (await api.bulk.unblock_finance(n)).ok
+        assert all(not emu.fleet.sims[x].finance_blocked for x in n)
+        assert all(emu.fleet.sims[x].blocked for x in n)
         assert (await api.bulk.unblock(n)).ok
+        assert all(not emu.fleet.sims[x].blocked for x in n)
 
 
 async def test_bad_operation_arguments_fail_before_any_request(emu: Emulator) -> None:

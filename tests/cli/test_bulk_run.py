@@ -272,3 +272,41 @@ def test_durable_needs_a_journal(invoke: Invoke, env: dict[str, str], tmp_path: 
     result = invoke(["bulk", "block", path, "--durable", "--no-journal"], env=env)
     assert result.exit_code == 2
     assert "--durable and --no-journal do not go together" in result.output
+
+
+def test_failures_are_retried_from_the_journal_by_the_cli(tmp_path: Path,
+                                                          invoke: Invoke) -> None:
+    """`simapi bulk` with failures (422 and 503 refusals) exits 1 with them journaled as
+    failed; the same command with --journal sends exactly those again and skips the rest."""
+    state = {"refusing": True, "refused": 0}
+    refuse: dict[str, int] = {}
+
+    def refuse_some(request: web.Request) -> web.StreamResponse | None:
+        number = request.path.rsplit("/", 1)[-1]
+        if state["refusing"] and "/sim/block/" in request.path and number in refuse:
+            state["refused"] += 1
+            return web.json_response({"message": "not now"}, status=refuse[number])
+        return None
+
+    with EmulatorThread([middleware(refuse_some)], sims=300, seed=7) as emu:
+        numbers = emu.fleet.numbers[:25]
+        refuse.update({numbers[2]: 422, numbers[9]: 503, numbers[17]: 422})
+        path = numbers_file(tmp_path / "n.txt", numbers)
+        journal = tmp_path / "run.jsonl"
+        args = ["bulk", "block", path, "--journal", str(journal), "--json",
+                "--max-retries", "0"]
+        env = env_for(emu)
+        first = invoke(args, env=env)
+        assert first.exit_code == 1, first.output
+        failed = sorted(json.loads(line)["n"] for line in journal.read_text().splitlines()
+                        if '"failed"' in line)
+        assert failed == sorted(refuse)
+        state["refusing"] = False
+        again = invoke(args, env=env)
+        data = json.loads(again.stdout)
+        assert again.exit_code == 0, again.output
+        assert (data["skipped"], data["succeeded"], data["failed"]) == (22, 3, 0)
+        assert emu.stats.requests["block"] == 22 + 3
+        assert all(emu.stats.writes[("block", n)] == 1 for n in numbers)
+        assert all(emu.fleet.sims[n].blocked for n in numbers)
+    assert state["refused"] == 3

@@ -321,3 +321,40 @@ async def test_a_burst_of_429s_at_the_end_does_not_stall_the_run(emu: Emulator) 
         emu.fail_next(20, status=429, retry_after=0)
         report = await asyncio.wait_for(api.bulk.block(targets_of(emu, 100), concurrency=20), 60)
     assert report.succeeded == 100
+
+
+async def test_failed_targets_are_retried_from_the_journal_and_done_ones_skipped(
+    tmp_path: Path,
+) -> None:
+    """A run where some targets fail (422, 503 with no retries left) journals them
+    failed; the rerun with that journal sends exactly those again (they succeed now)
+    and skips every one that succeeded."""
+    emu = Emulator(sims=40, seed=5)
+    numbers = emu.fleet.numbers[:30]
+    refuse = {numbers[3]: 422, numbers[11]: 503, numbers[20]: 422}
+    state = {"refusing": True, "refused": 0}
+
+    @web.middleware
+    async def refuse_some(request: web.Request, handler: Any) -> web.StreamResponse:
+        number = request.path.rsplit("/", 1)[-1]
+        if state["refusing"] and "/sim/block/" in request.path and number in refuse:
+            state["refused"] += 1
+            return web.json_response({"message": "not now"}, status=refuse[number])
+        return cast(web.StreamResponse, await handler(request))
+
+    emu.app.middlewares.append(refuse_some)
+    journal = tmp_path / "block.jsonl"
+    async with emu, connected(emu, max_retries=0) as api:
+        targets = targets_of(emu, 30)
+        first = await api.bulk.block(targets, journal=journal)
+        assert (first.succeeded, first.failed) == (27, 3)
+        failed_lines = [json.loads(line) for line in journal.read_text().splitlines()
+                        if '"failed"' in line]
+        assert sorted(line["n"] for line in failed_lines) == sorted(refuse)
+        state["refusing"] = False
+        again = await api.bulk.block(targets, journal=journal)
+    assert (again.skipped, again.succeeded, again.failed) == (27, 3, 0)
+    assert state["refused"] == 3  # the first run's failures, refused before processing
+    assert emu.stats.requests["block"] == 27 + 3  # the rerun sent those 3 and no other
+    assert all(emu.stats.writes[("block", n)] == 1 for n in numbers)
+    assert all(emu.fleet.sims[n].blocked for n in numbers)

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -310,3 +311,42 @@ def test_failures_are_retried_from_the_journal_by_the_cli(tmp_path: Path,
         assert all(emu.stats.writes[("block", n)] == 1 for n in numbers)
         assert all(emu.fleet.sims[n].blocked for n in numbers)
     assert state["refused"] == 3
+
+
+def test_a_full_disk_stops_the_run_with_its_summary(invoke: Invoke, emu: Emulator,
+                                                    env: dict[str, str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal write failing with ENOSPC stops the command: exit 1, the summary of
+    what was done, and the error naming the journal; the rest is not attempted."""
+    import errno
+
+    from simapi_async.bulk._journal import Journal
+
+    real_open = Journal.open
+
+    class Full:
+        def __init__(self, real: Any) -> None:
+            self.real, self.room = real, 3
+
+        def write(self, text: str) -> int:
+            if self.room <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.room -= 1
+            return int(self.real.write(text))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    def opening(self: Journal) -> None:
+        real_open(self)
+        self._file = Full(self._file)  # type: ignore[assignment]
+
+    monkeypatch.setattr(Journal, "open", opening)
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:20])
+    journal = tmp_path / "j.jsonl"
+    result = invoke(["bulk", "block", path, "--journal", str(journal), "--concurrency", "1",
+                     "--json"], env=env)
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert (data["total"], data["succeeded"], data["not_attempted"]) == (20, 4, 16)
+    assert f"journal {journal} cannot be written: No space left on device" in result.stderr

@@ -193,7 +193,7 @@ class AsyncSession:
         self._retrier = Retrier(self._retry_policy, on_retry=self._count_retry)
         self._limiter = RateLimiter(rate_limit) if rate_limit is not None else None
         self._tokens = TokenManager(
-            self._do_login if self._credentials else None, token=token
+            self._login_uncounted if self._credentials else None, token=token
         )
         self._http = session
         self._owns_http = session is None
@@ -411,10 +411,16 @@ class AsyncSession:
         status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
         return self._result(endpoint.method, url, status, raw, headers)
 
+    async def _login_uncounted(self) -> LoginResult:
+        """`_do_login` counted in no caller's `CallStats`: the login task's context is a
+        copy of the caller's that started it, and its requests are nobody's attempts."""
+        outer = CALL_STATS.set(None)
+        try:
+            return await self._do_login()
+        finally:
+            CALL_STATS.reset(outer)
+
     async def _do_login(self) -> LoginResult:
-        # This runs in the login task, whose context is a copy of the caller's that
-        # started it: its requests are no caller's attempts (see `CallStats`).
-        CALL_STATS.set(None)
         assert self._credentials is not None
         endpoint = self._login_endpoint
         path, query, body = endpoint.build(

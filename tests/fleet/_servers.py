@@ -92,7 +92,7 @@ class RedisServer:
     def start(self) -> None:
         log = self.dir / "redis.log"
         with log.open("ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            self.proc = subprocess.Popen(
                 [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                  "--save", "", "--appendonly", "no", "--dir", str(self.dir),
                  "--daemonize", "no", "--protected-mode", "yes"],
@@ -158,12 +158,12 @@ class PostgresServer:
 
     def _popen(self, args: list[str], out: int | object) -> subprocess.Popen[bytes]:
         if self.run_as is None:
-            return subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            return subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.dir,
             )
         pw = pwd.getpwnam(self.run_as)
-        return subprocess.Popen(  # noqa: S603 - our own binary and arguments
+        return subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=self.dir, user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
             env={**os.environ, "HOME": str(self.dir), "USER": self.run_as},
@@ -203,7 +203,7 @@ class PostgresServer:
         isready = self.bindir / "pg_isready"
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            done = subprocess.run(  # noqa: S603 - our own binary and arguments
+            done = subprocess.run(
                 [str(isready), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER,
                  "-d", "postgres", "-q"], check=False,
             )

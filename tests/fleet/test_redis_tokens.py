@@ -257,3 +257,37 @@ async def test_sigkilled_lock_holder_process(stores: Callable[..., RedisTokenSto
     server = Server()
     token = await stores().login_once(server.login)
     assert (token.token, token.generation, server.logins) == ("token-1", 1, 1)
+
+
+README_ACL = ("+get +set +del +exists +incr +pexpire +pttl +hget +hmget +hset +time "
+              "+evalsha +eval +script")
+
+
+async def test_readme_acl_is_enough_for_the_shared_pieces(redis_url: str,
+                                                          redis_prefix: str) -> None:
+    """The Redis ACL the README gives (key pattern and commands) runs quota and login."""
+    import redis.asyncio
+
+    from simapi_async.fleet._redis_limiter import RedisQuota
+
+    admin = redis.asyncio.Redis.from_url(redis_url)
+    user = f"u-{redis_prefix}"
+    await admin.execute_command("ACL", "SETUSER", user, "reset", "on", ">pw-of-test",
+                                f"~{redis_prefix}:*", *README_ACL.split())
+    url = redis_url.replace("redis://", f"redis://{user}:pw-of-test@")
+    store = RedisTokenStore(url, base_url=BASE_URL, login="acme", prefix=redis_prefix)
+    quota = RedisQuota(url, base_url=BASE_URL, login="acme", prefix=redis_prefix)
+    other = RedisTokenStore(url, base_url=BASE_URL, login="acme", prefix="elsewhere")
+    try:
+        assert (await store.login_once(Server().login)).generation == 1
+        await quota.reserve(10.0)
+        await quota.publish(5.0, pause_seconds=0.1)
+        assert (await quota.snapshot()).rate == 5.0
+        with pytest.raises(FleetBackendError):  # keys outside the prefix are refused
+            await other.load()
+    finally:
+        await store.aclose()
+        await quota.aclose()
+        await other.aclose()
+        await admin.execute_command("ACL", "DELUSER", user)
+        await admin.aclose()

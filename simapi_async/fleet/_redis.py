@@ -43,10 +43,16 @@ class RedisBackend:
         require("redis")
         if isinstance(client, str):
             import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
 
             self.url = client
+            # Two more tries on a fresh connection: a pooled connection to a Redis that
+            # restarted since fails once, then the next one works. (A script run twice
+            # because its answer was lost only takes one more slot: slower, never faster.)
             self.client: Redis = redis.asyncio.Redis.from_url(
-                client, socket_timeout=timeout, socket_connect_timeout=timeout)
+                client, socket_timeout=timeout, socket_connect_timeout=timeout,
+                retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2))
             self._owned = True
         else:
             kwargs = client.connection_pool.connection_kwargs

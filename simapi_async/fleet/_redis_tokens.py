@@ -6,8 +6,10 @@
 
 Keys (`PREFIX:{HASH}:…`, see `scope_key`): `token` (a hash: token, generation; its
 TTL is the token's lifetime, or `unknown_lifetime` when the server gave none), `gen`
-(the generation counter), `lock` (the login lock) and `failed` (a failed login, kept
-a few seconds so the waiters raise it instead of each trying their own login).
+(the generation counter; a new or emptied Redis starts it at its clock in µs, so a
+generation is never handed out twice, even across a restart), `lock` (the login lock)
+and `failed` (a failed login, kept a few seconds so the waiters raise it instead of
+each trying their own login).
 
 Single flight across processes: the process that takes the lock (`SET NX PX` with a
 random owner) logs in and stores the token, bumps the generation and drops the lock in
@@ -58,6 +60,11 @@ return {h[1], h[2], h[3], redis.call('PTTL', KEYS[1]), locked, failed}
 # KEYS: token, gen, lock; ARGV: owner, token, ttl_ms, has_lifetime, gen_ttl_ms
 _STORE = """
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return false end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    -- a new (or restarted, emptied) Redis: start past every generation handed out before
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[2], string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+end
 local g = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('DEL', KEYS[1])

@@ -195,3 +195,16 @@ async def test_redis_stopped_then_restarted(own_redis_server: RedisServer) -> No
         assert (await quota.snapshot()).rate == 3.0
     finally:
         await quota.aclose()
+
+
+async def test_redis_restarted_between_two_calls_is_ridden_out(
+        own_redis_server: RedisServer) -> None:
+    """A Redis restarted while the client's pooled connection was idle: the next call
+    reconnects and succeeds (no error for a restart nobody was calling through)."""
+    quota = RedisQuota(own_redis_server.url, base_url=BASE_URL, login="acme")
+    try:
+        assert await quota.reserve(100.0) == 0.0
+        await asyncio.to_thread(own_redis_server.restart)
+        assert await quota.reserve(100.0) == 0.0
+    finally:
+        await quota.aclose()

@@ -48,6 +48,7 @@ The database's own primitives (advisory locks, SKIP LOCKED, COPY) are all this n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -55,7 +56,14 @@ import os
 import re
 import socket
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 import attrs
@@ -65,7 +73,8 @@ from ..bulk._report import FAILED, OK, SKIPPED, UNKNOWN, ItemResult, error_reaso
 from ..bulk._targets import NumberSet, Target, parse_target
 from ._errors import FleetBackendError, redact_dsn, require
 
-__all__ = ["Chunk", "PgLedger", "RunInfo", "RunStatus", "WorkerStatus", "default_worker_name"]
+__all__ = ["Chunk", "LeaseKeeper", "PgLedger", "RunInfo", "RunStatus", "WorkerStatus",
+           "default_worker_name"]
 
 log = logging.getLogger("simapi_async")
 T = TypeVar("T")
@@ -301,9 +310,9 @@ class PgLedger:
         Targets (numbers, `Target`s, CSV rows) are read once, only by the starter that
         creates the run; invalid ones are recorded as failed and duplicates as skipped,
         so every target read has exactly one final result. Joining a run of another
-        operation or other parameters raises `InvalidInputError`. Safe to retry: a
-        load that did not commit left nothing. With an async iterable it is read once
-        only, so a retry after a dropped connection mid-load raises `FleetBackendError`.
+        operation or other parameters raises `InvalidInputError`. A load that did not
+        commit left nothing: a sequence (list, tuple) is loaded again after a dropped
+        connection, another iterable (read once only) raises `FleetBackendError`.
         """
         if not isinstance(chunk_size, int) or not 1 <= chunk_size <= 1_000_000:
             raise InvalidInputError("chunk_size", chunk_size, "must be from 1 to 1000000")
@@ -319,7 +328,7 @@ class PgLedger:
                 if info is not None:
                     self._check_same(info, operation, params_json)
                     return info
-                if consumed:
+                if consumed and not isinstance(targets, Sequence):
                     raise FleetBackendError("postgresql", self._url,
                                             "the connection dropped while loading the targets")
                 consumed = True
@@ -505,6 +514,12 @@ class PgLedger:
                 return row is not None
 
         return await self._retrying("renew a lease", attempt)
+
+    def keep_lease(self, chunk: Chunk, *, every: float | None = None) -> LeaseKeeper:
+        """`async with ledger.keep_lease(chunk) as lease:` renews the lease in the
+        background every `every` seconds (a third of the lease by default); `lease.lost`
+        is set when it is gone: stop sending the chunk's targets then."""
+        return LeaseKeeper(self, chunk, every if every is not None else chunk.lease_seconds / 3)
 
     async def _seen(self, conn: Any, worker: str) -> None:
         await conn.execute(f"""
@@ -710,6 +725,51 @@ class PgLedger:
                 return {r["number"]: r["outcome"] for r in rows}
 
         return await self._retrying("read the outcomes", attempt)
+
+
+class LeaseKeeper:
+    """The heartbeat of one chunk (see `PgLedger.keep_lease`).
+
+    `lost` is set when a renewal finds the lease taken over, or when the database stays
+    unreachable past the ledger's `reconnect_timeout` (`error` holds that error): in
+    both cases the chunk's remaining targets must not be sent. `renewals` counts the
+    renewals made.
+    """
+
+    def __init__(self, ledger: PgLedger, chunk: Chunk, every: float) -> None:
+        if not every > 0:
+            raise InvalidInputError("every", every, "must be > 0")
+        self.ledger, self.chunk, self.every = ledger, chunk, every
+        self.lost = asyncio.Event()
+        self.error: FleetBackendError | None = None
+        self.renewals = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LeaseKeeper:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                held = await self.ledger.renew(self.chunk)
+            except FleetBackendError as exc:
+                self.error = exc
+                held = False
+            if not held:
+                log.warning("ledger: lease of chunk %d of run %r lost", self.chunk.index,
+                            self.chunk.run)
+                self.lost.set()
+                return
+            self.renewals += 1
 
 
 def _seq(chunk: Chunk, target: Target) -> int:

@@ -339,3 +339,43 @@ async def test_sigkilled_worker_process_sends_nothing_twice(pg_url: str, tmp_pat
     assert set(sent.values()) == {1}
     assert Counter(outcomes.values()) == {"ok": 29, "unknown": 1}
     assert outcomes[str(79000000000 + 4)] == "unknown"
+
+
+async def test_keep_lease_holds_the_chunk_and_reports_a_takeover(pg_url: str,
+                                                                 ledger: PgLedger) -> None:
+    """The heartbeat keeps a short lease alive past its length; a takeover sets `lost`."""
+    import asyncpg
+
+    await ledger.start_or_join("block", {}, numbers(4))
+    chunk = await ledger.claim("busy", LEASE)
+    assert chunk is not None
+    async with ledger.keep_lease(chunk) as lease:
+        while lease.renewals < 4:  # noqa: ASYNC110 - counts heartbeats (> one lease long)
+            await asyncio.sleep(LEASE / 10)
+        assert await ledger.claim("thief", LEASE) is None
+        conn = await asyncpg.connect(pg_url)  # another worker's takeover, as the DB sees it
+        await conn.execute("UPDATE simapi_chunks SET epoch = epoch + 1, lease_owner = 'thief'")
+        await conn.close()
+        await lease.lost.wait()
+        assert lease.error is None
+    assert not await ledger.record(chunk, ok(chunk.targets[0]))
+
+
+async def test_postgres_restart_mid_copy_leaves_nothing_then_a_list_loads(
+        own_postgres: PostgresServer) -> None:
+    """A load cut by a server restart commits nothing (a read-once source gets
+    FleetBackendError); the next start loads the run whole."""
+    async def source() -> AsyncIterator[str]:
+        for i, number in enumerate(numbers(5_000)):
+            if i == 2_000:
+                await asyncio.to_thread(own_postgres.restart)
+            yield number
+
+    async with await PgLedger.open(own_postgres.url(), run=RUN) as ledger:
+        with pytest.raises(FleetBackendError, match="dropped while loading"):
+            await ledger.start_or_join("block", {}, source())
+        with pytest.raises(InvalidInputError, match="no such run"):
+            await ledger.join()
+        info = await ledger.start_or_join("block", {}, numbers(5_000))
+        assert info.created
+        assert len(await ledger.outcomes()) == 5_000

@@ -48,13 +48,10 @@ The database's own primitives (advisory locks, SKIP LOCKED, COPY) are all this n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
-import os
 import re
-import socket
 import time
 from collections.abc import (
     AsyncIterable,
@@ -66,12 +63,18 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-import attrs
-
 from .._exceptions import InvalidInputError, SimApiError
 from ..bulk._report import FAILED, OK, SKIPPED, UNKNOWN, ItemResult, error_reason
 from ..bulk._targets import NumberSet, Target, parse_target
 from ._errors import FleetBackendError, redact_dsn, require
+from ._ledger_model import (
+    Chunk,
+    LeaseKeeper,
+    RunInfo,
+    RunStatus,
+    WorkerStatus,
+    default_worker_name,
+)
 
 __all__ = ["Chunk", "LeaseKeeper", "PgLedger", "RunInfo", "RunStatus", "WorkerStatus",
            "default_worker_name"]
@@ -80,89 +83,10 @@ log = logging.getLogger("simapi_async")
 T = TypeVar("T")
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-#: First key of the two-key advisory locks taken here ('simapi' in ASCII, cut to int4).
+#: First key of the two-key advisory locks taken here ('sima' in ASCII: fits an int4).
 _LOCK_NS = 0x73696D61
 _PENDING, _STARTED, _DONE = "pending", "started", "done"
 _LEASE_LOST = "lease expired"
-
-
-def default_worker_name() -> str:
-    """`host:pid`, unique among the live workers of a run."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@attrs.frozen(slots=True)
-class RunInfo:
-    """A run as the ledger holds it; `created` says whether this call loaded it."""
-
-    run: str
-    operation: str
-    params: dict[str, Any]
-    total: int
-    chunks: int
-    duplicates: int
-    invalid: int
-    created: bool
-
-
-@attrs.define(slots=True)
-class Chunk:
-    """A leased share of a run: `targets` are its pending targets, in input order.
-
-    `unknown` counts the targets a previous owner had started and that this claim
-    turned into outcome unknown.
-    """
-
-    run: str
-    index: int
-    worker: str
-    epoch: int
-    lease_seconds: float
-    targets: list[Target]
-    unknown: int = 0
-    seqs: dict[str, int] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(slots=True)
-class WorkerStatus:
-    """A worker seen by the ledger: its leases and how long since its last heartbeat."""
-
-    worker: str
-    last_seen_ago: float
-    chunks_held: tuple[int, ...]
-    lease_left: float | None
-    chunks_done: int
-    results: int
-
-
-@attrs.frozen(slots=True)
-class RunStatus:
-    """The whole run at one moment (for `simapi bulk status`).
-
-    `outcomes` counts final targets by outcome (`ok`, `failed`, `unknown`, `skipped`);
-    `pending` and `in_flight` (started, no result yet) are not final. `reasons` counts
-    failed and unknown targets by reason (`404 NotFoundError`, `lease expired`, ...).
-    `rate` is results per second over the last minute.
-    """
-
-    run: str
-    operation: str
-    params: dict[str, Any]
-    total: int
-    outcomes: dict[str, int]
-    pending: int
-    in_flight: int
-    reasons: dict[str, int]
-    chunks: int
-    chunks_done: int
-    chunks_leased: int
-    workers: tuple[WorkerStatus, ...]
-    rate: float
-    complete: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (`--json`)."""
-        return attrs.asdict(self, recurse=True)  # tuples become lists
 
 
 class PgLedger:
@@ -725,51 +649,6 @@ class PgLedger:
                 return {r["number"]: r["outcome"] for r in rows}
 
         return await self._retrying("read the outcomes", attempt)
-
-
-class LeaseKeeper:
-    """The heartbeat of one chunk (see `PgLedger.keep_lease`).
-
-    `lost` is set when a renewal finds the lease taken over, or when the database stays
-    unreachable past the ledger's `reconnect_timeout` (`error` holds that error): in
-    both cases the chunk's remaining targets must not be sent. `renewals` counts the
-    renewals made.
-    """
-
-    def __init__(self, ledger: PgLedger, chunk: Chunk, every: float) -> None:
-        if not every > 0:
-            raise InvalidInputError("every", every, "must be > 0")
-        self.ledger, self.chunk, self.every = ledger, chunk, every
-        self.lost = asyncio.Event()
-        self.error: FleetBackendError | None = None
-        self.renewals = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LeaseKeeper:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        task = self._task
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            try:
-                held = await self.ledger.renew(self.chunk)
-            except FleetBackendError as exc:
-                self.error = exc
-                held = False
-            if not held:
-                log.warning("ledger: lease of chunk %d of run %r lost", self.chunk.index,
-                            self.chunk.run)
-                self.lost.set()
-                return
-            self.renewals += 1
 
 
 def _seq(chunk: Chunk, target: Target) -> int:

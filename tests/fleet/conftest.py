@@ -70,9 +70,7 @@ def redis_prefix() -> str:
     return f"simapi-test-{os.getpid()}-{next(_ids)}"
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the whole test session."""
+def _start_postgres() -> PostgresServer:
     _need_module("asyncpg")
     bindir = find_postgres()
     if bindir is None:
@@ -81,6 +79,21 @@ def postgres_server() -> Iterator[PostgresServer]:
         raise AssertionError("unreachable")
     server = PostgresServer(bindir)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the whole test session."""
+    server = _start_postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of this test alone (for tests that stop or restart it)."""
+    server = _start_postgres()
     yield server
     server.close()
 

@@ -19,7 +19,7 @@ from simapi_async.bulk._targets import Target
 from simapi_async.fleet import FleetBackendError
 from simapi_async.fleet._pg_ledger import Chunk, PgLedger
 
-from ._servers import PostgresServer, find_postgres
+from ._servers import PostgresServer
 
 RUN = "night-run"
 LEASE = 0.5
@@ -249,17 +249,6 @@ async def test_status_shows_workers_leases_and_rate(ledger: PgLedger) -> None:
     assert by_name["a"].results == 1
     assert 0 < (by_name["a"].lease_left or 0) <= 60
     assert status.to_dict()["workers"][0]["worker"] == "a"
-
-
-@pytest.fixture
-def own_postgres() -> AsyncIterator[PostgresServer]:
-    bindir = find_postgres()
-    if bindir is None:
-        pytest.skip("PostgreSQL binaries not found: apt-get install postgresql")
-    server = PostgresServer(bindir)
-    server.start()
-    yield server  # type: ignore[misc]
-    server.close()
 
 
 async def test_postgres_restart_mid_run_is_ridden_out(own_postgres: PostgresServer) -> None:

@@ -35,6 +35,7 @@ from typing import Final
 
 import attrs
 
+from ._exceptions import NotAttemptedError
 from ._ratelimit import check_rate
 from ._retry import is_testing, parse_retry_after
 
@@ -154,12 +155,14 @@ class Pacer:
 
     # -- before a request ---------------------------------------------------------------
 
-    async def acquire(self) -> None:
+    async def acquire(self, stop: asyncio.Future[None] | None = None) -> None:
         """Wait until this caller may send: after any pause, at the paced rate, in turn.
 
         Waiters queue first come, first served and are let go one at a time at the rate in
         force *then* (no slots booked ahead at an older rate: a change of rate or a pause
-        acts on the very next request). A waiter cancelled in the queue simply leaves it.
+        acts on the very next request). A waiter cancelled in the queue simply leaves it;
+        one whose `stop` is done (its bulk run stopped) leaves it with `NotAttemptedError`,
+        nothing sent.
         """
         now = self._clock()
         if not self._waiters and now >= self._next:
@@ -170,7 +173,15 @@ class Pacer:
         self._waiters.append(waiter)
         self._schedule(now)
         try:
-            await waiter
+            if stop is None:
+                await waiter
+            else:
+                if not stop.done():
+                    await asyncio.wait((waiter, stop), return_when=asyncio.FIRST_COMPLETED)
+                if not waiter.done():
+                    waiter.cancel()
+                    raise NotAttemptedError(
+                        "not attempted: the run stopped while waiting for the API's quota")
         finally:
             self.waited += self._clock() - now
 
@@ -278,11 +289,13 @@ class Pacer:
         if self._window_opened is None:
             self._window_opened = now
         if samples:
-            then, before, consumed_then = samples[-1]
+            _, before, consumed_then = samples[-1]
             gained = remaining - before + (self._consumed - consumed_then)
-            expected = (self._base or 0.0) * (now - then)
-            if remaining >= 0.8 * limit - 1 and gained > max(3.0, limit / 3) and (
-                    self._reset_hint or gained > 3 * expected + 2):
+            # A jump back to the limit, where a 429 named the window's end (Laravel's
+            # X-RateLimit-Reset) or a window is known already: a fixed window began anew.
+            # (A token bucket never jumps: it refills at its rate.)
+            if (self._reset_hint or self.window is not None) and \
+                    remaining >= 0.8 * limit - 1 and gained > max(3.0, limit / 3):
                 self._window_reset(now)
         if remaining >= limit - 1:
             samples.clear()  # a full bucket wastes refill: estimate from here on

@@ -103,10 +103,10 @@ class CallStats:
     server saw for this target" and "may this have reached the server".
     """
 
-    __slots__ = ("attempts", "counting", "limiter", "operation", "rate_limited")
+    __slots__ = ("attempts", "counting", "limiter", "operation", "rate_limited", "stop")
 
-    def __init__(self, operation: str | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+    def __init__(self, operation: str | None = None, limiter: RateLimiter | None = None,
+                 stop: asyncio.Future[None] | None = None) -> None:
         self.attempts = 0
         self.rate_limited = 0
         self.operation = operation
@@ -115,6 +115,9 @@ class CallStats:
         #: A caller's own rate limit on top of the session's (a bulk run's `rate_limit`):
         #: applied to every request made in this context — lookups and retries included.
         self.limiter = limiter
+        #: Done when the caller gives up (a bulk run stopped): a request still waiting
+        #: for the API's quota then raises `NotAttemptedError` instead of being sent.
+        self.stop = stop
 
 
 #: Set by a caller (per task) to have its calls counted; None costs nothing.
@@ -521,7 +524,7 @@ class AsyncSession:
         pacer = self._pacer
         timed = pacer.engaged
         if timed:
-            await pacer.acquire()
+            await pacer.acquire(None if call is None else call.stop)
             sent_at = time.monotonic()
         if call is not None and call.counting:  # once nothing can hold it back any more
             call.attempts += 1

@@ -233,8 +233,11 @@ class BulkRun:
         self._recent: deque[tuple[float, int]] = deque(maxlen=64)
         self._requeued: dict[str, int] = {}
         self._resolver: Resolver | None = None
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self.in_flight = 0
-        self.stopped: str | None = None
+        self._stopped: str | None = None
+        #: Done when the run stops: requests still waiting for the API's quota give up.
+        self._stop: asyncio.Future[None] | None = None
         self._results: asyncio.Queue[ItemResult | object] = asyncio.Queue(maxsize=workers * 2)
         self._started = 0.0
         self._last_progress = 0.0
@@ -245,6 +248,23 @@ class BulkRun:
         self._lean = False
         self._ready: deque[Target] = deque()  # screened, to be sent (at most `_batch`)
         self._batch = min(_BATCH, workers)
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the run stopped early (None while it goes on)."""
+        return self._stopped
+
+    @stopped.setter
+    def stopped(self, why: str | None) -> None:
+        self._stopped = why
+        stop = self._stop
+        if why is not None and stop is not None and not stop.done():
+            stop.set_result(None)
+
+    def _on_deadline(self) -> None:
+        if self.stopped is None:
+            self.stopped = f"max_duration={self.max_duration:g}s reached"
+            log.warning("bulk %s stopped: %s", self.op.name, self.stopped)
 
     # -- driving ------------------------------------------------------------------------
 
@@ -303,8 +323,11 @@ class BulkRun:
         if self.lookup != "lookup" and self.op.name != "send_sms":
             self._resolve_by_listing()
         self._started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._stop = loop.create_future()
         if self.max_duration is not None:
             self._deadline = self._started + self.max_duration
+            self._deadline_timer = loop.call_later(self.max_duration, self._on_deadline)
         return [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
 
     def _resolve_by_listing(self) -> None:
@@ -345,6 +368,8 @@ class BulkRun:
             await self._results.put(_END)
 
     def _close(self) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
         now = time.monotonic()
         report = self.report
         report.elapsed = now - self._started if self._started else 0.0
@@ -369,7 +394,7 @@ class BulkRun:
         """Take targets until the input ends. The request is awaited right
         here (no coroutine per target between the worker and the session: this loop is
         the hot path); what comes before and after it is in plain functions."""
-        stats = CallStats(limiter=self.limiter)
+        stats = CallStats(limiter=self.limiter, stop=self._stop)
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
         gate, source, op, api, report = self.gate, self.source, self.op, self.api, self.report
         pacer, watch = self._pacer, self._deadline < math.inf
@@ -440,9 +465,8 @@ class BulkRun:
     def _tune(self) -> None:
         """A few times a second: stop at the deadline; follow the pacer's rate."""
         now = time.monotonic()
-        if now >= self._deadline and self.stopped is None:
-            self.stopped = f"max_duration={self.max_duration:g}s reached"
-            log.warning("bulk %s stopped: %s", self.op.name, self.stopped)
+        if now >= self._deadline:
+            self._on_deadline()
         if now < self._next_tune:
             return
         self._next_tune = now + 0.25

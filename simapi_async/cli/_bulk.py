@@ -144,7 +144,7 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
             words += [option, str(value)]
     for name in ("concurrency", "rate", "shard", "max_failures", "report_path"):
         value = params.get(name)
-        if value is not None and not (name == "concurrency" and value == 50):
+        if value is not None:
             words += ["--" + name.replace("_path", "").replace("_", "-"), str(value)]
     if params.get("retry_unknown"):
         words.append("--retry-unknown")
@@ -163,10 +163,14 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
 @click.option("--type", "sms_type", help="send-sms: internet or call.")
 @click.option("--small-packet-id", type=int,
               help="small-packet: which one (default: the tariff's first).")
-@click.option("--concurrency", type=click.IntRange(1, 10_000), default=50, show_default=True,
-              help="Requests in flight at most.")
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=None,
+              help="Requests in flight at most (default: from 50, as many as the server's "
+                   "quota needs, up to the connection pool).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), metavar="PER_SECOND",
-              help="Requests per second at most.")
+              help="Requests per second at most (every request: lookups, listing, retries). "
+                   "Not needed under the server's quota: the SDK learns it.")
+@click.option("--max-duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop after this long; the rest is not attempted (resume from the journal).")
 @click.option("--journal", type=click.Path(dir_okay=False), metavar="PATH",
               help="Journal to write, and to resume from when it exists.")
 @click.option("--no-journal", is_flag=True, help="Run without any journal (not resumable).")
@@ -225,7 +229,7 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         journal = Path(params["journal"])
     elif not params["no_journal"]:
         journal, auto = _auto_journal(op), True
-    api = connect(ctx, max_connections=max(100, params["concurrency"]))
+    api = connect(ctx, max_connections=max(100, params["concurrency"] or 0))
     run = _Run(op, kwargs, params, shard, max_failures, journal, auto)
     run_async(lambda: run.main(api))
 
@@ -299,6 +303,7 @@ class _Run:
                 job = asyncio.create_task(run_stream(
                     api, self.op, reader, self.on_result, shard=self.shard, **self.kwargs,
                     concurrency=self.params["concurrency"], rate_limit=self.params["rate"],
+                    max_duration=self.params["max_duration"],
                     journal=self.journal, max_failures=self.max_failures,
                     retry_unknown=self.params["retry_unknown"], on_progress=self.view.update,
                     progress_interval=0.1, durable=self.params["durable"],

@@ -14,6 +14,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from ..bulk import BulkProgress
@@ -70,13 +71,17 @@ class BulkProgressView(_View):
                 TextColumn("[red]failed {task.fields[failed]}"),
                 TextColumn("skipped {task.fields[skipped]}"),
                 TextColumn("{task.fields[rate]:>6.0f}/s"),
+                TextColumn("[yellow]{task.fields[pace]}"),
                 TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
                 console=console,
                 transient=False,
             )
             self._task = self._progress.add_task(
-                label, total=total, ok=0, failed=0, skipped=0, rate=0.0
+                label, total=total, ok=0, failed=0, skipped=0, rate=0.0, pace=""
             )
+        self.total = total
 
     def update(self, p: BulkProgress) -> None:
         """Show a snapshot (an `on_progress` hook of the bulk engine)."""
@@ -85,15 +90,20 @@ class BulkProgressView(_View):
         if self._progress is not None and self._task is not None:
             self._progress.update(
                 self._task, completed=p.done + self.bad_lines, ok=p.succeeded, failed=failed,
-                skipped=p.skipped, rate=p.rate,
+                skipped=p.skipped, rate=p.recent_rate or p.rate, pace=pace(p),
             )
         elif self._due():
             self.console.print(self.line(p), markup=False)
 
     def line(self, p: BulkProgress) -> str:
-        return (f"{self.label}: {p.done + self.bad_lines:,} done ({p.succeeded:,} ok, "
+        text = (f"{self.label}: {p.done + self.bad_lines:,} done ({p.succeeded:,} ok, "
                 f"{p.failed + self.bad_lines:,} failed, {p.skipped:,} skipped), "
-                f"{p.rate:,.0f}/s, {p.in_flight} in flight, {p.elapsed:.1f}s")
+                f"{p.recent_rate or p.rate:,.0f}/s, {p.in_flight} in flight, {p.elapsed:.1f}s")
+        eta = _eta(p, self.total)
+        if eta is not None:
+            text += f", ETA {eta}"
+        paced = pace(p)
+        return f"{text}; {paced}" if paced else text
 
     def finish(self) -> None:
         """The last word: complete the bar, or one final plain line."""
@@ -104,6 +114,24 @@ class BulkProgressView(_View):
             self._progress.update(self._task, total=p.done + self.bad_lines)
         else:
             self.console.print(self.line(p), markup=False)
+
+
+def pace(p: BulkProgress) -> str:
+    """What the API's quota does to the run now ("" when nothing)."""
+    if p.paused_for > 0:
+        return f"API asked to wait {p.paused_for:.0f}s"
+    if p.pacing_rate is not None:
+        return f"API pacing {p.pacing_rate:,.1f} req/s"
+    return ""
+
+
+def _eta(p: BulkProgress, total: int | None) -> str | None:
+    expected = p.expected if p.expected is not None else total
+    rate = p.recent_rate or p.rate
+    if expected is None or rate <= 0:
+        return None
+    seconds = int(max(0, expected - p.done) / rate)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class CountProgressView(_View):

@@ -59,6 +59,9 @@ async def test_api_down_including_login_every_target_fails_with_bounded_requests
     assert report.total == report.failed == targets
     assert set(report.reasons) == {"503 AuthenticationError"}
     assert emu.stats.requests["login"] == emu.stats.total_requests
+    # One shared login for every wave of the 50 workers, each login tried at most
+    # max_retries + 1 = 4 times: 4 * (2000 / 50 + 1) = 164 (not one per target).
+    assert emu.stats.total_requests <= 4 * (targets // 50 + 1)
     assert emu.stats.total_requests <= targets + BUDGET
 
 

@@ -107,8 +107,15 @@ async def test_api_down_bulk_requests_are_bounded_by_the_retry_budget() -> None:
 
 
 async def test_server_rate_limit_is_respected_with_retry_after() -> None:
-    """A server-side rate limit answers 429 with Retry-After; every call still succeeds."""
-    async with Emulator(sims=100, faults=Faults(rate_limit=500.0)) as emu:
-        async with connected(emu, max_retries=10) as api:
+    """A server-side rate limit answers 429 with Retry-After: a first burst of 100 calls
+    at a quota of 20 (a pre-issued token: no login answer taught the session the quota)
+    meets it, is retried, and every call still succeeds."""
+    async with Emulator(sims=100, faults=Faults(rate_limit=20.0)) as emu:
+        async with sa.AsyncSession(emu.base_url, token=emu.issue_token(),
+                                   max_retries=10) as api:
             results = await asyncio.gather(*(api.sims.get(n) for n in emu.fleet.numbers[:100]))
+            retries = api.stats.retries
         assert len(results) == 100
+        assert emu.stats.status_counts[429] > 0
+        assert retries == emu.stats.status_counts[429]
+        assert emu.stats.status_counts[200] == 100

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 from typing import Any
 
 import aiohttp
@@ -223,11 +225,20 @@ async def test_endpoint_override_changes_method(mocked: aioresponses) -> None:
 
 
 async def test_rate_limit_spaces_requests(mocked: aioresponses) -> None:
-    """rate_limit= installs the session-wide limiter used by every request."""
-    mocked.post(BLOCK, payload={}, repeat=True)
-    async with sa.AsyncSession(BASE, token="t", rate_limit=1000.0) as api:
+    """rate_limit= installs the session-wide limiter used by every request: five
+    concurrent calls at 50/s leave at least 20 ms apart (a lower bound it guarantees)."""
+    sent: list[float] = []
+
+    def stamp(url: Any, **kwargs: Any) -> None:
+        sent.append(time.monotonic())
+
+    mocked.post(BLOCK, payload={}, repeat=True, callback=stamp)
+    async with sa.AsyncSession(BASE, token="t", rate_limit=50.0) as api:
         assert api.rate_limiter is not None
-        assert api.rate_limiter.rate == 1000.0
-        for _ in range(3):
-            await block(api)
-    assert len(calls(mocked, "POST", BLOCK)) == 3
+        assert api.rate_limiter.rate == 50.0
+        await asyncio.gather(*(block(api) for _ in range(5)))
+        waited = api.stats.rate_limit_wait
+    assert len(calls(mocked, "POST", BLOCK)) == 5
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) >= 0.019
+    assert waited > 0

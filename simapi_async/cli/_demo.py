@@ -171,7 +171,7 @@ async def _block(api: AsyncSession, emu: Emulator, say: _Narrator, targets: list
         elif report.total == burst_at and burst > 0:
             emu.fail_next(burst, status=429, retry_after=0.05 if fast else 0.3)
             say.say(f"! a burst of {burst} answers 429 Too Many Requests: the run honours "
-                    "Retry-After and halves its concurrency for a while", style="yellow")
+                    "Retry-After and puts those targets back in line", style="yellow")
 
     before, started = api.stats, time.monotonic()
     with view:

@@ -185,6 +185,21 @@ class Pacer:
         finally:
             self.waited += self._clock() - now
 
+    def reserve(self) -> float:
+        """Take the next turn without waiting for it; returns how long until it comes
+        (seconds, >= 0). For callers that schedule their own waiting."""
+        now = self._clock()
+        if not self._waiters and now >= self._next:
+            self._grant(now)
+            return 0.0
+        interval = 1.0 / self.rate if self.rate is not None else 0.0
+        live = sum(1 for w in self._waiters if not w.done())
+        turn = max(self._next, now) + live * interval
+        booked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(booked)  # let go in its turn, unawaited: the turn is taken
+        self._schedule(now)
+        return turn - now
+
     def _grant(self, now: float) -> None:
         self._last = now
         rate = self.rate

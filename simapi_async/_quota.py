@@ -221,7 +221,13 @@ class Pacer:
                 waiter = waiters.popleft()
                 if not waiter.done():  # cancelled waiters are skipped
                     waiter.set_result(None)
-                    self._grant(now)
+                    # On the schedule, not on when the timer fired: a timer a little late
+                    # (the loop was busy) must not lower the rate a little at every turn.
+                    scheduled = self._next
+                    rate = self.rate
+                    interval = 1.0 / rate if rate is not None else 0.0
+                    self._last = now
+                    self._next = (scheduled if now - scheduled < interval else now) + interval
                     break
         self._schedule(now)
 

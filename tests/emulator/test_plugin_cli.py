@@ -6,12 +6,11 @@ import signal
 import subprocess
 import sys
 import types
-from collections.abc import Callable
 
 import aiohttp
 
 import simapi_async.testing as testing
-from simapi_async.testing import Emulator, Faults, Shapes
+from simapi_async.testing import Emulator, EmulatorFactory, Faults, Shapes
 from simapi_async.testing._cli import build_parser, emulator_from_args
 
 
@@ -24,14 +23,12 @@ async def test_simapi_emulator_fixture(simapi_emulator: Emulator) -> None:
         assert r.status == 200
 
 
-async def test_simapi_emulator_factory(simapi_emulator_factory: Callable[..., Emulator]) -> None:
-    """The factory passes Emulator kwargs; its emulators are async context managers."""
-    async with simapi_emulator_factory(sims=7, seed=2, shapes=Shapes(lists="bare")) as emu:
-        assert len(emu.fleet.sims) == 7
-        assert emu.shapes.lists == "bare"
-        assert emu.base_url.startswith("http://127.0.0.1:")
-    left_running = simapi_emulator_factory(sims=3)
-    await left_running.start()  # the fixture stops it at teardown
+async def test_simapi_emulator_factory(simapi_emulator_factory: EmulatorFactory) -> None:
+    """The factory passes Emulator kwargs and returns started emulators (stopped at teardown)."""
+    emu = await simapi_emulator_factory(sims=7, seed=2, shapes=Shapes(lists="bare"))
+    assert len(emu.fleet.sims) == 7
+    assert emu.shapes.lists == "bare"
+    assert emu.base_url.startswith("http://127.0.0.1:")
 
 
 def test_cli_arguments_map_to_emulator() -> None:

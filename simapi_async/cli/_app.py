@@ -8,6 +8,7 @@ from .._version import __version__
 from ._bulk import bulk
 from ._cdr import cdr
 from ._demo import demo
+from ._emulator import emulator
 from ._sims import packets, sims
 
 __all__ = ["cli"]
@@ -26,27 +27,9 @@ def cli() -> None:
     """
 
 
-@cli.command(
-    "emulator",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                      "help_option_names": []},
-    add_help_option=False,
-)
-@click.pass_context
-def emulator(ctx: click.Context) -> None:
-    """Serve the API emulator on loopback (options: simapi emulator --help).
-
-    \b
-    Example:
-      simapi emulator --port 8080 --sims 10000 --latency-ms 20 --error-rate 0.01
-    """
-    from ..testing import run_cli
-
-    ctx.exit(run_cli(list(ctx.args), prog="simapi emulator"))
-
-
 cli.add_command(demo)
 cli.add_command(sims)
 cli.add_command(packets)
 cli.add_command(bulk)
 cli.add_command(cdr)
+cli.add_command(emulator)

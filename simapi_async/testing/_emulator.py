@@ -9,6 +9,7 @@
 Each request goes: route (404 / 405) → stats → forced failures (`fail_next`) → rate
 limit (429) → latency → one die (hang / 429 / 500 / 503 / 502 HTML / drop) → bearer token
 (401) → validation (422) → SIM lookup (404) → state change → answer in `Shapes`.
+``GET /_emulator/stats`` answers `emu.stats` as JSON (uncounted), for a running emulator.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ from ._stats import EmulatorStats
 from ._validate import Call, validate
 from ._wire import HTML_502, Reject, error_response, json_response, loads_object, validation_error
 
-__all__ = ["Emulator", "EmulatorFactory"]
+__all__ = ["STATS_PATH", "Emulator", "EmulatorFactory"]
+
+#: ``GET /_emulator/stats``: `emu.stats` as JSON while it serves (outside the API's paths).
+STATS_PATH: Final = "_emulator/stats"
 
 _log = logging.getLogger("simapi_async.testing")
 _PLACEHOLDER: Final = re.compile(r"{(\w+)}")
@@ -279,6 +283,8 @@ class Emulator:
             self._closing.set()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["tail"] == STATS_PATH and request.method == "GET":
+            return json_response(self.stats.as_dict())  # not counted in the stats
         stats = self.stats
         stats.total_requests += 1
         stats.note_connection(request.transport)

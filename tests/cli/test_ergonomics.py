@@ -24,8 +24,8 @@ def _limits_seen(thread_kwargs: dict[str, object], cap: int | None,
             limit = int(request.query.get("limit", "0"))
             seen.append(limit)
             if cap is not None and limit > cap:
-                body = {"message": "The limit may not be greater than %d." % cap,
-                        "errors": {"limit": ["The limit may not be greater than %d." % cap]}}
+                body = {"message": f"The limit may not be greater than {cap}.",
+                        "errors": {"limit": [f"The limit may not be greater than {cap}."]}}
                 return web.json_response(body, status=422)
         return None
 
@@ -96,11 +96,13 @@ def test_fields_select_json_and_csv_columns(invoke: Invoke, emu: Emulator,
     assert list(json.loads(every.stdout)[0]) == ["status", "number"]
     rows = list(csv.reader(invoke(["sims", "list", "--limit", "2", "--format", "csv",
                                    "--fields", "number,status"], env=env).stdout.splitlines()))
-    assert rows[0] == ["number", "status"] and len(rows) == 3
+    assert rows[0] == ["number", "status"]
+    assert len(rows) == 3
     one = invoke(["sims", "get", emu.fleet.numbers[0], "--json", "--fields", "number"], env=env)
     assert json.loads(one.stdout) == {"number": emu.fleet.numbers[0]}
     table = invoke(["sims", "get", emu.fleet.numbers[0], "--fields", "number"], env=env)
-    assert table.exit_code == 2 and "--fields needs --json" in table.output
+    assert table.exit_code == 2
+    assert "--fields needs --json" in table.output
 
 
 def test_get_json_carries_what_the_table_shows(invoke: Invoke, emu: Emulator,
@@ -154,3 +156,16 @@ def test_a_base_url_with_api_v2_says_drop_the_suffix(invoke: Invoke, emu: Emulat
                     env={**env, "SIMAPI_BASE_URL": emu.base_url + "/api/v2"})
     assert result.exit_code == 1
     assert "drop the /api/v2 suffix" in result.output
+
+
+def test_shell_completion_as_documented() -> None:
+    """The README's `_SIMAPI_COMPLETE` line yields completions (here: `simapi si` → sims)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "_SIMAPI_COMPLETE": "bash_complete", "COMP_WORDS": "simapi si",
+           "COMP_CWORD": "1"}
+    run = subprocess.run([sys.executable, "-m", "simapi_async.cli"], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert "plain,sims" in run.stdout.splitlines()

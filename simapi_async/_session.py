@@ -241,6 +241,31 @@ class AsyncSession:
             )
         return cls(base_url, **kwargs)
 
+    @classmethod
+    def from_profile(cls, name: str | None = None, **overrides: Any) -> AsyncSession:
+        """A session from profile `name` of ``~/.config/simapi/config.toml`` (default:
+        `SIMAPI_PROFILE`, else ``default``): its `base_url`, `login`, and the password
+        from its `password_command` / keyring (or a token from `token_command`).
+        `SIMAPI_*` variables override the profile; keyword arguments override both.
+
+        >>> api = AsyncSession.from_profile("prod", timeout=10)  # doctest: +SKIP
+        """
+        from ._profiles import load_profile
+
+        profile = load_profile(name)
+        if profile is None:
+            raise InvalidInputError("profile", "default", "no [profiles.default] in the "
+                                    "config file: name a profile or run `simapi configure`")
+        kwargs: dict[str, Any] = {}
+        if not ({"login", "password", "token"} & overrides.keys()):
+            kwargs.update(profile.credentials())
+        kwargs.update(overrides)
+        base_url = (kwargs.pop("base_url", None) or os.environ.get("SIMAPI_BASE_URL")
+                    or profile.base_url)
+        if not base_url:
+            raise InvalidInputError(f"profiles.{profile.name}.base_url", None, "is not set")
+        return cls(base_url, **kwargs)
+
     @property
     def base_url(self) -> str:
         return self._base

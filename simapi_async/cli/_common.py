@@ -1,7 +1,9 @@
 """What every `simapi` command shares: exit codes, errors, the connection settings, output.
 
-Settings come from options (`--base-url`, `--login`, `--password-stdin`) or the
-environment (`SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`). A
+Settings come from options (`--base-url`, `--login`, `--password-stdin`), the
+environment (`SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`), or a
+profile of the config file (`--profile` / `SIMAPI_PROFILE`, else ``default`` when the
+file has it), in that order of precedence. A
 password is never an option value (it would show in the process list) and no setting's
 value is ever printed.
 """
@@ -22,6 +24,7 @@ import yarl
 from rich.console import Console
 
 from .._exceptions import APIConnectionError, APIStatusError, InvalidInputError, SimApiError
+from .._profiles import load_profile
 from .._session import AsyncSession
 
 __all__ = [
@@ -75,6 +78,9 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def connection_options(f: F) -> F:
     """The options that say where and as whom to connect (kept out of the command's args)."""
     options = [
+        click.option("--profile", metavar="NAME", expose_value=False, callback=_store,
+                     help="A profile of the config file (`simapi configure`) "
+                          "[env SIMAPI_PROFILE; default: 'default' when it exists]."),
         click.option("--base-url", metavar="URL", expose_value=False, callback=_store,
                      help="The API's address [env SIMAPI_BASE_URL]."),
         click.option("--login", metavar="LOGIN", expose_value=False, callback=_store,
@@ -117,14 +123,31 @@ def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
     """
     given: dict[str, Any] = ctx.meta.get(_SETTINGS_KEY, {})
     env = os.environ
-    base_url = given.get("base_url") or env.get("SIMAPI_BASE_URL")
+    try:
+        profile = load_profile(given.get("profile") or env.get("SIMAPI_PROFILE") or None)
+    except InvalidInputError as exc:
+        raise ConfigError(str(exc)) from None
+    base_url = (given.get("base_url") or env.get("SIMAPI_BASE_URL")
+                or (profile.base_url if profile is not None else None))
     if not base_url:
-        raise ConfigError("no API address: set SIMAPI_BASE_URL or pass --base-url URL")
-    login = given.get("login") or env.get("SIMAPI_LOGIN") or None
+        raise ConfigError("no API address: set SIMAPI_BASE_URL, pass --base-url URL, or "
+                          "use a profile (simapi configure)")
+    login = (given.get("login") or env.get("SIMAPI_LOGIN")
+             or (profile.login if profile is not None else None) or None)
     password = password_from_stdin() if given.get("password_stdin") else (
         env.get("SIMAPI_PASSWORD") or None
     )
     token = env.get("SIMAPI_TOKEN") or None
+    if (profile is not None and not password and not (token and not given.get("login"))
+            and given.get("login") in (None, profile.login)):
+        try:
+            found = profile.credentials()  # runs its password_command / token_command
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from None
+        if "password" in found:
+            login, password = found["login"], found["password"]
+        elif "token" in found and not given.get("login"):
+            token, login = found["token"], None
     credentials: dict[str, Any] = {}
     if login and password:
         credentials = {"login": login, "password": password}

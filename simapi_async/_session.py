@@ -6,6 +6,7 @@ retry) → aiohttp → status / body → the caller's converter.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import logging
@@ -82,7 +83,21 @@ __all__ = ["AsyncSession", "SessionStats"]
 
 log = logging.getLogger("simapi_async")
 
-_UNSET: Final[Any] = object()
+class _Default:
+    """"Not given: use the default" (`max_retries` takes `retry=`'s, else 3). A named
+    sentinel, so `help(AsyncSession)` shows ``max_retries=<default: 3>``, not an object
+    address."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<default: 3>"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_UNSET: Final[Any] = _Default()
 _EXCERPT = 200
 
 
@@ -124,8 +139,27 @@ class AsyncSession:
     >>> async with AsyncSession("https://portal.example", login="u", password="p") as api:
     ...     sim = await api.sims.get("+7 918 111-11-11")
 
-    `session=` lets the caller bring (and then own and close) an aiohttp `ClientSession`;
-    `trace_configs=` passes aiohttp `TraceConfig`s through for metrics and hooks.
+    Parameters:
+      base_url             the portal's address, without the /api/v2 the SDK adds
+      login                the login for the lazy first-call login (or give `token=`)
+      password             its password (never logged, shown or kept in errors)
+      token                a pre-issued bearer token: no login call
+      timeout              seconds per request, or an aiohttp.ClientTimeout
+      max_connections      connection-pool size (aiohttp TCPConnector limit)
+      max_retries          retries after the first attempt (default 3, or `retry=`'s)
+      rate_limit           at most this many requests per second across the session
+      retry                a RetryPolicy (delays, Retry-After cap); max_retries overrides it
+      session              the caller's aiohttp ClientSession (the caller closes it)
+      trace_configs        aiohttp TraceConfigs passed through for metrics and hooks
+      allow_insecure_http  allow plain http:// to a host other than loopback
+      credentials_in       where login sends login/password: "query" or "body"
+      endpoint_overrides   per-operation corrections of the endpoint table
+      max_response_bytes   refuse to hold a larger answer in memory
+
+    Sub-clients: `sims` (read and change SIM cards), `packets` (tariff packets), `cdr`
+    (usage records), `bulk` (one operation over many SIMs). `with_options(timeout=...,
+    max_retries=...)` gives a view with other defaults over the same pool and token;
+    `from_env()` and `from_profile(name)` build one from the environment or a profile.
     """
 
     def __init__(
@@ -266,6 +300,32 @@ class AsyncSession:
             raise InvalidInputError(f"profiles.{profile.name}.base_url", None, "is not set")
         return cls(base_url, **kwargs)
 
+    _view_of: AsyncSession | None = None
+
+    def with_options(self, *, timeout: float | aiohttp.ClientTimeout = _UNSET,
+                     max_retries: int = _UNSET) -> AsyncSession:
+        """This session with other defaults for the calls made through the result: the
+        same connection pool, token (and login), pacer and retry budget; nothing to close.
+
+        >>> await api.with_options(timeout=120, max_retries=0).sims.list(limit=1000)
+        >>> patient = api.with_options(max_retries=10)   # for a block of calls
+
+        Its `stats` count the calls made through it. Closing it does nothing; closing the
+        session it came from closes both.
+        """
+        root = self._view_of or self
+        view = copy.copy(self)
+        view._view_of = root
+        view._client = root._client  # type: ignore[method-assign]  # the one pool
+        if timeout is not _UNSET:
+            view._timeout = _check_timeout(timeout)
+        if max_retries is not _UNSET:
+            view._retry_policy = _retry_policy(self._retry_policy, max_retries)
+            view._retrier = Retrier(view._retry_policy, on_retry=view._count_retry)
+        view._requests = view._retries = view._relogins = view._rate_limited = 0
+        view._attach_resources()
+        return view
+
     @property
     def base_url(self) -> str:
         return self._base
@@ -332,7 +392,7 @@ class AsyncSession:
 
     async def aclose(self) -> None:
         """Close the connection pool (if this session owns it). Closing twice is harmless."""
-        if self._closed:
+        if self._closed or self._view_of is not None:  # a with_options view closes nothing
             return
         self._closed = True
         await self._tokens.aclose()

@@ -24,7 +24,7 @@ import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from . import _endpoints
+from . import _endpoints, _instrumentation
 from ._auth import Credentials, LoginResult, TokenManager, parse_login_response
 from ._config import (
     DEFAULT_MAX_CONNECTIONS,
@@ -408,11 +408,13 @@ class AsyncSession:
             raise SimApiError("this AsyncSession is closed")
         if self._http is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            traces = [*self._trace_configs,
+                      *(t for h in _instrumentation.discover() for t in h.trace_configs())]
             self._http = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trace_configs=self._trace_configs or None,
+                trace_configs=traces or None,
             )
         return self._http
 
@@ -427,6 +429,9 @@ class AsyncSession:
 
         >>> await api.request("block", {"number": "79181111111", "iccid": "8970..."})
         """
+        if _instrumentation.ACTIVE and not _instrumentation.IN_CALL.get():  # else: free
+            return await _instrumentation.instrumented_call(
+                self, operation, lambda: self.request(operation, params))
         try:
             endpoint = self._endpoints[operation]
         except KeyError:
@@ -701,6 +706,8 @@ class AsyncSession:
 
     def _count_retry(self, exc: BaseException, delay: float) -> None:
         self._retries += 1
+        for hook in _instrumentation.ACTIVE:
+            hook.retried(exc, delay)
 
 
 # -- helpers ------------------------------------------------------------------------------

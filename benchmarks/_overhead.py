@@ -9,6 +9,12 @@ queue, one yield each) is the floor. CPU µs per target, best of 7: a quiet, exa
 of the SDK's own Python work (validation, endpoint table, retry wrapper, models, engine),
 used to weigh hot-path changes before the noisier end-to-end runs. It relies on a private
 method; if that changes shape, the step reports itself skipped.
+
+``--otel off`` (the default) runs with no instrumentation hook, as when OpenTelemetry is
+not installed or not configured: the request path then pays one list check per call.
+``--otel sdk`` installs the OpenTelemetry hook on an SDK tracer and meter provider with no
+exporter, to show what instrumentation costs when it is on (call spans and metrics only:
+the stubbed exchange fires no aiohttp trace signal).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 BODY = b'{"success":true,"message":"SIM card blocked."}'
 
 
-async def measure(n: int, rounds: int = 7) -> dict[str, Any]:
+async def measure(n: int, rounds: int = 7, otel: str = "off") -> dict[str, Any]:
     from multidict import CIMultiDict, CIMultiDictProxy
 
     import simapi_async as sa
@@ -42,6 +48,21 @@ async def measure(n: int, rounds: int = 7) -> dict[str, Any]:
         return 200, BODY, headers
 
     _session.AsyncSession._send = fake_send  # type: ignore[method-assign]
+    _instrumentation: Any = None
+    try:
+        from simapi_async import _instrumentation
+    except ImportError:  # an SDK from before the hooks
+        if otel != "off":
+            raise
+    if _instrumentation is not None:
+        hooks: list[Any] = []
+        if otel == "sdk":
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.trace import TracerProvider
+
+            from simapi_async._otel import OtelHook
+            hooks = [OtelHook(TracerProvider(), MeterProvider())]
+        _instrumentation.set_hooks(hooks)
     fleet = build_fleet(n, 7)
     pairs = [(number, fleet.sims[number].iccid) for number in fleet.numbers]
     sdk = []
@@ -72,16 +93,19 @@ async def measure(n: int, rounds: int = 7) -> dict[str, Any]:
         await asyncio.gather(*(worker() for _ in range(64)))
         floor.append((time.process_time() - cpu) / n * 1e6)
     return {"n": n, "sdk_us_per_op": min(sdk), "floor_us_per_op": min(floor),
-            "overhead_us_per_op": min(sdk) - min(floor), "sdk_file": sa.__file__}
+            "overhead_us_per_op": min(sdk) - min(floor), "otel": otel,
+            "sdk_file": sa.__file__}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks._overhead")
     p.add_argument("-n", type=int, default=20_000)
+    p.add_argument("--otel", choices=["off", "sdk"], default="off",
+                   help="off: no hook (OpenTelemetry absent or unconfigured); sdk: hook on")
     args = p.parse_args()
     if os.environ.get("BENCH_SDK_PATH"):
         sys.path.insert(0, os.environ["BENCH_SDK_PATH"])
-    sys.stdout.write(json.dumps(asyncio.run(measure(args.n))) + "\n")
+    sys.stdout.write(json.dumps(asyncio.run(measure(args.n, otel=args.otel))) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ retry) → aiohttp → status / body → the caller's converter.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import json
 import logging
@@ -24,7 +25,7 @@ import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from . import _endpoints
+from . import _endpoints, _instrumentation
 from ._auth import (
     Credentials,
     LoginResult,
@@ -89,7 +90,21 @@ __all__ = ["AsyncSession", "SessionStats"]
 
 log = logging.getLogger("simapi_async")
 
-_UNSET: Final[Any] = object()
+class _Default:
+    """"Not given: use the default" (`max_retries` takes `retry=`'s, else 3). A named
+    sentinel, so `help(AsyncSession)` shows ``max_retries=<default: 3>``, not an object
+    address."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<default: 3>"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_UNSET: Final[Any] = _Default()
 _EXCERPT = 200
 
 
@@ -144,8 +159,27 @@ class AsyncSession:
     >>> async with AsyncSession("https://portal.example", login="u", password="p") as api:
     ...     sim = await api.sims.get("+7 918 111-11-11")
 
-    `session=` lets the caller bring (and then own and close) an aiohttp `ClientSession`;
-    `trace_configs=` passes aiohttp `TraceConfig`s through for metrics and hooks.
+    Parameters:
+      base_url             the portal's address, without the /api/v2 the SDK adds
+      login                the login for the lazy first-call login (or give `token=`)
+      password             its password (never logged, shown or kept in errors)
+      token                a pre-issued bearer token: no login call
+      timeout              seconds per request, or an aiohttp.ClientTimeout
+      max_connections      connection-pool size (aiohttp TCPConnector limit)
+      max_retries          retries after the first attempt (default 3, or `retry=`'s)
+      rate_limit           at most this many requests per second across the session
+      retry                a RetryPolicy (delays, Retry-After cap); max_retries overrides it
+      session              the caller's aiohttp ClientSession (the caller closes it)
+      trace_configs        aiohttp TraceConfigs passed through for metrics and hooks
+      allow_insecure_http  allow plain http:// to a host other than loopback
+      credentials_in       where login sends login/password: "query" or "body"
+      endpoint_overrides   per-operation corrections of the endpoint table
+      max_response_bytes   refuse to hold a larger answer in memory
+
+    Sub-clients: `sims` (read and change SIM cards), `packets` (tariff packets), `cdr`
+    (usage records), `bulk` (one operation over many SIMs). `with_options(timeout=...,
+    max_retries=...)` gives a view with other defaults over the same pool and token;
+    `from_env()` and `from_profile(name)` build one from the environment or a profile.
     """
 
     def __init__(
@@ -270,6 +304,57 @@ class AsyncSession:
             )
         return cls(base_url, **kwargs)
 
+    @classmethod
+    def from_profile(cls, name: str | None = None, **overrides: Any) -> AsyncSession:
+        """A session from profile `name` of ``~/.config/simapi/config.toml`` (default:
+        `SIMAPI_PROFILE`, else ``default``): its `base_url`, `login`, and the password
+        from its `password_command` / keyring (or a token from `token_command`).
+        `SIMAPI_*` variables override the profile; keyword arguments override both.
+
+        >>> api = AsyncSession.from_profile("prod", timeout=10)  # doctest: +SKIP
+        """
+        from ._profiles import load_profile
+
+        profile = load_profile(name)
+        if profile is None:
+            raise InvalidInputError("profile", "default", "no [profiles.default] in the "
+                                    "config file: name a profile or run `simapi configure`")
+        kwargs: dict[str, Any] = {}
+        if not ({"login", "password", "token"} & overrides.keys()):
+            kwargs.update(profile.credentials())
+        kwargs.update(overrides)
+        base_url = (kwargs.pop("base_url", None) or os.environ.get("SIMAPI_BASE_URL")
+                    or profile.base_url)
+        if not base_url:
+            raise InvalidInputError(f"profiles.{profile.name}.base_url", None, "is not set")
+        return cls(base_url, **kwargs)
+
+    _view_of: AsyncSession | None = None
+
+    def with_options(self, *, timeout: float | aiohttp.ClientTimeout = _UNSET,
+                     max_retries: int = _UNSET) -> AsyncSession:
+        """This session with other defaults for the calls made through the result: the
+        same connection pool, token (and login), pacer and retry budget; nothing to close.
+
+        >>> await api.with_options(timeout=120, max_retries=0).sims.list(limit=1000)
+        >>> patient = api.with_options(max_retries=10)   # for a block of calls
+
+        Its `stats` count the calls made through it. Closing it does nothing; closing the
+        session it came from closes both.
+        """
+        root = self._view_of or self
+        view = copy.copy(self)
+        view._view_of = root
+        view._client = root._client  # type: ignore[method-assign]  # the one pool
+        if timeout is not _UNSET:
+            view._timeout = _check_timeout(timeout)
+        if max_retries is not _UNSET:
+            view._retry_policy = _retry_policy(self._retry_policy, max_retries)
+            view._retrier = Retrier(view._retry_policy, on_retry=view._count_retry)
+        view._requests = view._retries = view._relogins = view._rate_limited = 0
+        view._attach_resources()
+        return view
+
     @property
     def base_url(self) -> str:
         return self._base
@@ -336,7 +421,7 @@ class AsyncSession:
 
     async def aclose(self) -> None:
         """Close the connection pool (if this session owns it). Closing twice is harmless."""
-        if self._closed:
+        if self._closed or self._view_of is not None:  # a with_options view closes nothing
             return
         self._closed = True
         await self._tokens.aclose()
@@ -361,11 +446,13 @@ class AsyncSession:
         loop = asyncio.get_running_loop()
         if self._http is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
+            traces = [*self._trace_configs,
+                      *(t for h in _instrumentation.discover() for t in h.trace_configs())]
             self._http = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trace_configs=self._trace_configs or None,
+                trace_configs=traces or None,
             )
             _no_silent_resend(self._http)
             self._loop = loop
@@ -390,6 +477,9 @@ class AsyncSession:
 
         >>> await api.request("block", {"number": "79181111111", "iccid": "8970..."})
         """
+        if _instrumentation.ACTIVE and not _instrumentation.IN_CALL.get():  # else: free
+            return await _instrumentation.instrumented_call(
+                self, operation, lambda: self.request(operation, params))
         try:
             endpoint = self._endpoints[operation]
         except KeyError:
@@ -704,6 +794,8 @@ class AsyncSession:
 
     def _count_retry(self, exc: BaseException, delay: float) -> None:
         self._retries += 1
+        for hook in _instrumentation.ACTIVE:
+            hook.retried(exc, delay)
 
 
 # -- helpers ------------------------------------------------------------------------------

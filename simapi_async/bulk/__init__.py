@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
+from .. import _instrumentation
 from ._engine import BulkRun, ResultHook
 from ._operations import OPERATIONS, make_operation
 from ._report import BulkProgress, BulkReport, ItemResult
@@ -69,6 +70,8 @@ class BulkResource:
         options, op_kwargs = _split(kwargs)
         on_result: ResultHook | None = options.pop("on_result", None)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        if _instrumentation.ACTIVE:  # one span for the run, with its counts
+            return await _instrumentation.instrumented_bulk(op, lambda: run.run(on_result))
         return await run.run(on_result)
 
     async def block(self, targets: Targets, **options: Any) -> BulkReport:

@@ -7,7 +7,9 @@ import click
 from .._version import __version__
 from ._bulk import bulk
 from ._cdr import cdr
+from ._configure import configure
 from ._demo import demo
+from ._emulator import emulator
 from ._sims import packets, sims
 
 __all__ = ["cli"]
@@ -19,30 +21,12 @@ def cli() -> None:
     """Manage a fleet of M2M/IoT SIM cards from a terminal or from cron.
 
     Connection: SIMAPI_BASE_URL, and SIMAPI_LOGIN with SIMAPI_PASSWORD (or --login with
-    --password-stdin), or SIMAPI_TOKEN. Start with `simapi demo`.
+    --password-stdin), or SIMAPI_TOKEN; or a profile (`simapi configure`, then --profile
+    NAME or SIMAPI_PROFILE). Start with `simapi demo`.
 
     Exit status: 0 success, 1 the API refused or some targets failed, 2 bad usage or
     configuration, 130 interrupted.
     """
-
-
-@cli.command(
-    "emulator",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                      "help_option_names": []},
-    add_help_option=False,
-)
-@click.pass_context
-def emulator(ctx: click.Context) -> None:
-    """Serve the API emulator on loopback (options: simapi emulator --help).
-
-    \b
-    Example:
-      simapi emulator --port 8080 --sims 10000 --latency-ms 20 --error-rate 0.01
-    """
-    from ..testing import run_cli
-
-    ctx.exit(run_cli(list(ctx.args), prog="simapi emulator"))
 
 
 cli.add_command(demo)
@@ -50,3 +34,5 @@ cli.add_command(sims)
 cli.add_command(packets)
 cli.add_command(bulk)
 cli.add_command(cdr)
+cli.add_command(emulator)
+cli.add_command(configure)

@@ -17,6 +17,7 @@ import shlex
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -100,7 +101,7 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
 class FailureReport:
     """`--report FILE`: a CSV row per target that did not succeed, written as it ends."""
 
-    COLUMNS: Final = ("line", "number", "outcome", "reason", "message", "attempts")
+    COLUMNS: Final = ("line", "number", "outcome", "reason", "message", "attempts", "raw")
 
     def __init__(self, path: str) -> None:
         try:
@@ -110,19 +111,22 @@ class FailureReport:
         self._writer = csv.writer(self._file)
         self._writer.writerow(self.COLUMNS)
         self.path = path
+        self.line_of: Callable[[str], int | None] = lambda number: None
 
     def result(self, r: ItemResult) -> None:
+        line = self.line_of(r.number)  # for every result: the reader forgets it
         if r.ok or r.skipped == "duplicate":
             return
+        at = "" if line is None else line
         if r.skipped is not None:
-            self._writer.writerow(("", r.number, "skipped", r.skipped, "", r.attempts))
+            self._writer.writerow((at, r.number, "skipped", r.skipped, "", r.attempts, ""))
             return
         message = "" if r.error is None else str(r.error)
-        self._writer.writerow(("", r.number, r.outcome, error_reason(r.error), message,
-                               r.attempts))
+        self._writer.writerow((at, r.number, r.outcome, error_reason(r.error), message,
+                               r.attempts, ""))
 
     def bad(self, b: BadLine) -> None:
-        self._writer.writerow((b.line, b.text, "invalid", "InvalidInputError", b.reason, 0))
+        self._writer.writerow((b.line, "", "invalid", "InvalidInputError", b.reason, 0, b.text))
 
     def close(self) -> None:
         self._file.close()
@@ -292,7 +296,10 @@ class _Run:
         try:
             if self.params["report_path"]:
                 self.report_file = FailureReport(self.params["report_path"])
-            reader = TargetReader(stream, self.params["file"], self.on_bad)
+            reader = TargetReader(stream, self.params["file"], self.on_bad,
+                                  track_lines=self.report_file is not None)
+            if self.report_file is not None:
+                self.report_file.line_of = reader.take_line
             reader.open()  # a CSV header without a number column fails here: no request
             async with api:
                 await api.authenticate()  # bad credentials: one clear error, not N failures

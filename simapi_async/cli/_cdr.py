@@ -23,7 +23,15 @@ from .._exceptions import InvalidInputError
 from .._session import AsyncSession
 from .._validation import date_range
 from ..models import InternetCdr
-from ._common import EXIT_OK, ConfigError, connect, connection_options, make_console, run_async
+from ._common import (
+    EXIT_OK,
+    ConfigError,
+    connect,
+    connection_options,
+    explain,
+    make_console,
+    run_async,
+)
 from ._progress import CountProgressView
 from ._writers import FORMATS, RecordWriter, make_writer, require_pyarrow
 
@@ -73,7 +81,7 @@ def export(ctx: click.Context, date_from: str, date_to: str | None, numbers: tup
     try:
         first, last = date_range(date_from, date_to if date_to is not None else date_from)
     except InvalidInputError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(explain(exc)) from None
     api = connect(ctx)
     options: dict[str, Any] = {"numbers": list(numbers) or None, "inn": inn,
                                "window_days": window_days, "concurrency": concurrency}

@@ -1,7 +1,9 @@
 """What every `simapi` command shares: exit codes, errors, the connection settings, output.
 
-Settings come from options (`--base-url`, `--login`, `--password-stdin`) or the
-environment (`SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`). A
+Settings come from options (`--base-url`, `--login`, `--password-stdin`), the
+environment (`SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`), or a
+profile of the config file (`--profile` / `SIMAPI_PROFILE`, else ``default`` when the
+file has it), in that order of precedence. A
 password is never an option value (it would show in the process list) and no setting's
 value is ever printed.
 """
@@ -11,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, NoReturn, TypeVar
 
 import click
+import yarl
 from rich.console import Console
 
-from .._exceptions import InvalidInputError, SimApiError
+from .._exceptions import APIConnectionError, APIStatusError, InvalidInputError, SimApiError
+from .._profiles import load_profile
 from .._session import AsyncSession
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "connection_options",
     "dump_json",
     "make_console",
+    "explain",
     "run_async",
 ]
 
@@ -61,6 +67,7 @@ class CommandFailed(click.ClickException):
 # -- connection settings --------------------------------------------------------------------
 
 _SETTINGS_KEY: Final = "simapi_connection"
+_BASE_URL_KEY: Final = "simapi_base_url"
 
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -71,6 +78,9 @@ def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def connection_options(f: F) -> F:
     """The options that say where and as whom to connect (kept out of the command's args)."""
     options = [
+        click.option("--profile", metavar="NAME", expose_value=False, callback=_store,
+                     help="A profile of the config file (`simapi configure`) "
+                          "[env SIMAPI_PROFILE; default: 'default' when it exists]."),
         click.option("--base-url", metavar="URL", expose_value=False, callback=_store,
                      help="The API's address [env SIMAPI_BASE_URL]."),
         click.option("--login", metavar="LOGIN", expose_value=False, callback=_store,
@@ -113,14 +123,31 @@ def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
     """
     given: dict[str, Any] = ctx.meta.get(_SETTINGS_KEY, {})
     env = os.environ
-    base_url = given.get("base_url") or env.get("SIMAPI_BASE_URL")
+    try:
+        profile = load_profile(given.get("profile") or env.get("SIMAPI_PROFILE") or None)
+    except InvalidInputError as exc:
+        raise ConfigError(str(exc)) from None
+    base_url = (given.get("base_url") or env.get("SIMAPI_BASE_URL")
+                or (profile.base_url if profile is not None else None))
     if not base_url:
-        raise ConfigError("no API address: set SIMAPI_BASE_URL or pass --base-url URL")
-    login = given.get("login") or env.get("SIMAPI_LOGIN") or None
+        raise ConfigError("no API address: set SIMAPI_BASE_URL, pass --base-url URL, or "
+                          "use a profile (simapi configure)")
+    login = (given.get("login") or env.get("SIMAPI_LOGIN")
+             or (profile.login if profile is not None else None) or None)
     password = password_from_stdin() if given.get("password_stdin") else (
         env.get("SIMAPI_PASSWORD") or None
     )
     token = env.get("SIMAPI_TOKEN") or None
+    if (profile is not None and not password and not (token and not given.get("login"))
+            and given.get("login") in (None, profile.login)):
+        try:
+            found = profile.credentials()  # runs its password_command / token_command
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from None
+        if "password" in found:
+            login, password = found["login"], found["password"]
+        elif "token" in found and not given.get("login"):
+            token, login = found["token"], None
     credentials: dict[str, Any] = {}
     if login and password:
         credentials = {"login": login, "password": password}
@@ -137,6 +164,7 @@ def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
             "no credentials: set SIMAPI_LOGIN and SIMAPI_PASSWORD (or pass --login with "
             "--password-stdin), or set SIMAPI_TOKEN"
         )
+    ctx.meta[_BASE_URL_KEY] = base_url
     try:
         return AsyncSession(
             base_url,
@@ -164,9 +192,9 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
     try:
         code = asyncio.run(_terminable(main))
     except InvalidInputError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(explain(exc)) from None
     except SimApiError as exc:
-        raise CommandFailed(f"{type(exc).__name__}: {exc}") from None
+        raise CommandFailed(explain(exc)) from None
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
@@ -174,6 +202,57 @@ def run_async(main: Callable[[], Coroutine[Any, Any, int]]) -> NoReturn:
         click.echo("terminated", err=True)
         code = EXIT_TERMINATED
     sys.exit(code)
+
+
+_INDEX: Final = re.compile(r"\[\d*\]$")
+
+
+def _option_name(field: str) -> str | None:
+    """The current command's option (or argument) for an SDK parameter name: ``date_from``
+    → ``--from``, ``numbers[0]`` → ``--number``, ``number`` → ``NUMBER``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    base = _INDEX.sub("", field)
+    for param in ctx.command.params:
+        names = {param.name, *(o.lstrip("-").replace("-", "_") for o in param.opts)}
+        if base in names:
+            if isinstance(param, click.Argument):
+                return param.human_readable_name
+            return max(param.opts, key=len)
+    return None
+
+
+def explain(exc: SimApiError) -> str:
+    """A message for the terminal: option names instead of Python names, and what to do
+    about an unreachable server or a base URL that repeats the API's /api/v2 prefix."""
+    if isinstance(exc, InvalidInputError):
+        option = _option_name(exc.field)
+        text = str(exc)
+        if option is not None and text.startswith(f"invalid {exc.field}"):
+            return f"invalid {option}" + text[len(f"invalid {exc.field}"):]
+        return text
+    ctx = click.get_current_context(silent=True)
+    base_url = ctx.meta.get(_BASE_URL_KEY) if ctx is not None else None
+    base = yarl.URL(base_url) if base_url else None
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__
+    if base is not None and any(isinstance(e, APIConnectionError) for e in chain):
+        where = base.host or str(base)
+        port = f":{base.port}" if base.port and not base.is_default_port() else ""
+        cause = next(e for e in chain if isinstance(e, APIConnectionError))
+        kind = "timed out" if "timeout" in type(cause).__name__.lower() else "could not connect"
+        return (f"cannot reach {where}{port} ({kind}): is the server up, and is "
+                "SIMAPI_BASE_URL / --base-url right?")
+    if (base is not None and any(isinstance(e, APIStatusError) and e.status == 404
+                                 for e in chain)
+            and base.path.rstrip("/").endswith("/api/v2")):
+        return (f"{type(exc).__name__}: {exc}\nthe base URL {base_url} ends in /api/v2: drop "
+                "the /api/v2 suffix (the SDK adds it to every path)")
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _terminable(main: Callable[[], Coroutine[Any, Any, int]]) -> int:

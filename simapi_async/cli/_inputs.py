@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Final
 
@@ -105,14 +106,18 @@ class TargetReader:
     """Iterates over the valid targets of `stream`; bad lines go to `on_bad`.
 
     `bad` counts them; `format` is ``"text"`` or ``"csv"`` once the first line is read.
-    A CSV header without a number column raises `ConfigError`.
+    A CSV header without a number column raises `ConfigError`. With `track_lines`, the
+    line of each target read is kept until `take_line(number)` claims it (call it for
+    every result, so only targets not yet finished are held).
     """
 
     def __init__(self, stream: IO[str], name: str,
-                 on_bad: Callable[[BadLine], None] | None = None) -> None:
+                 on_bad: Callable[[BadLine], None] | None = None, *,
+                 track_lines: bool = False) -> None:
         self.stream = stream
         self.name = name
         self.on_bad = on_bad
+        self._lines: dict[str, deque[int]] | None = {} if track_lines else None
         self.bad = 0
         self.valid = 0
         self.format: str | None = None
@@ -226,7 +231,22 @@ class TargetReader:
             self._report(lineno, text, exc)
             return None
         self.valid += 1
+        if self._lines is not None:
+            self._lines.setdefault(target.number, deque()).append(lineno)
         return target
+
+    def take_line(self, number: str) -> int | None:
+        """The input line of the earliest unclaimed target with `number` (with
+        `track_lines`), forgotten once taken; None when unknown."""
+        if self._lines is None:
+            return None
+        lines = self._lines.get(number)
+        if not lines:
+            return None
+        line = lines.popleft()
+        if not lines:
+            del self._lines[number]
+        return line
 
     def _report(self, lineno: int, text: str, error: InvalidInputError) -> None:
         self.bad += 1

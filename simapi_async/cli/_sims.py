@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+import csv
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Final
 
 import click
 from rich.text import Text
 
 from .._converter import converter
+from .._exceptions import UnprocessableEntityError
 from .._session import AsyncSession
 from ..models import OperationResult, Sim
 from ._common import (
@@ -25,6 +28,37 @@ from ._tables import SIM_COLUMNS, key_value_table, packets_table, sim_row, sims_
 __all__ = ["packets", "sims"]
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+_fields_option = click.option(
+    "--fields", metavar="A,B,...", callback=lambda ctx, param, value: _split_fields(value),
+    help="Only these fields in --json (or --format csv) output, e.g. number,status.")
+#: `--format csv` columns: the identifiers file `simapi bulk` reads back (number, iccid, imsi).
+CSV_COLUMNS: Final = ("number", "iccid", "imsi", "status", "packet_id", "packet_name", "inn",
+                      "blocked_services")
+#: Page sizes `sims list --all` tries, largest first, while the server answers 422 for limit.
+_PAGE_SIZES: Final = (1000, 500, 200, 100, 50)
+
+
+def _split_fields(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    fields = tuple(f.strip() for f in value.split(",") if f.strip())
+    if not fields:
+        raise click.BadParameter("name at least one field, e.g. --fields number,status")
+    return fields
+
+
+def _pick(data: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """`data` with only `fields`, in that order (a field the record lacks is null)."""
+    if fields is None:
+        return data
+    return {f: data.get(f) for f in fields}
+
+
+def _sim_data(sim: Sim) -> dict[str, Any]:
+    """What `sims get` shows: the model's fields, then every other field the API sent."""
+    data: dict[str, Any] = converter.unstructure(sim)
+    data.update((k, v) for k, v in sim.raw.items() if k not in data)
+    return data
 _iccid = click.option("--iccid", help="The SIM's ICCID (else it is looked up by number).")
 _imsi = click.option("--imsi", help="The SIM's IMSI (else it is looked up by number).")
 
@@ -40,30 +74,44 @@ def sims() -> None:
 @click.option("--page", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="SIMs per page.")
-@click.option("--all", "every", is_flag=True, help="Every page, not just --page.")
+@click.option("--all", "every", is_flag=True,
+              help="Every page, not just --page (in pages of the largest size the server "
+                   "accepts, up to 1000, unless --limit is given).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="csv: number,iccid,imsi,... a file `simapi bulk` reads.")
 @_json_option
+@_fields_option
 @connection_options
 @click.pass_context
 def list_sims(ctx: click.Context, inn: str | None, status: str | None, page: int, limit: int,
-              every: bool, as_json: bool) -> None:
+              every: bool, fmt: str, as_json: bool, fields: tuple[str, ...] | None) -> None:
     """List SIM cards: one page, or --all of them.
 
     \b
     Example:
       simapi sims list --status active --limit 100
       simapi sims list --inn 7707083893 --all --json > sims.json
+      simapi sims list --status active --all --format csv > active.csv
+      simapi bulk block active.csv
     """
+    fmt = "json" if as_json else fmt
+    if fields is not None and fmt == "table":
+        raise click.UsageError("--fields needs --json or --format csv")
     api = connect(ctx)
+    explicit_limit = ctx.get_parameter_source("limit") is not click.core.ParameterSource.DEFAULT
 
     async def main() -> int:
         async with api:
             if every:
-                await _print_all(api, inn, status, limit, as_json)
+                size = limit if explicit_limit else await _largest_page(api, inn, status)
+                await _print_all(api, inn, status, size, fmt, fields)
                 return EXIT_OK
             result = await api.sims.list(inn=inn, status=status, page=page, limit=limit)
-            if as_json:
+            if fmt == "csv":
+                _write_csv(result.items, fields)
+            elif fmt == "json":
                 click.echo(dump_json({
-                    "items": [converter.unstructure(s) for s in result.items],
+                    "items": [_pick(converter.unstructure(s), fields) for s in result.items],
                     "page": result.page, "limit": result.limit, "total": result.total,
                     "last_page": result.last_page, "has_next": result.has_next,
                 }))
@@ -77,16 +125,67 @@ def list_sims(ctx: click.Context, inn: str | None, status: str | None, page: int
     run_async(main)
 
 
+async def _largest_page(api: AsyncSession, inn: str | None, status: str | None) -> int:
+    """The largest page size of `_PAGE_SIZES` the server accepts (one small probe each).
+
+    A server with a lower maximum answers 422 naming ``limit``; the next size is tried.
+    """
+    for size in _PAGE_SIZES[:-1]:
+        try:
+            await api.sims.list(inn=inn, status=status, page=1, limit=size)
+        except UnprocessableEntityError as exc:
+            if "limit" not in exc.errors:
+                raise
+            continue
+        return size
+    return _PAGE_SIZES[-1]
+
+
+class _CsvOut:
+    """CSV rows on stdout, one SIM each (`CSV_COLUMNS`, or --fields)."""
+
+    def __init__(self, fields: Sequence[str] | None) -> None:
+        self.columns = tuple(fields) if fields is not None else CSV_COLUMNS
+        self._writer = csv.writer(sys.stdout, lineterminator="\n")
+        self._writer.writerow(self.columns)
+
+    def row(self, sim: Sim) -> None:
+        data = _sim_data(sim)
+        self._writer.writerow(_csv_cell(data.get(c)) for c in self.columns)
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return dump_json(value, indent=None)
+    return str(value)
+
+
+def _write_csv(sims: Iterable[Sim], fields: Sequence[str] | None) -> None:
+    out = _CsvOut(fields)
+    for sim in sims:
+        out.row(sim)
+
+
 async def _print_all(api: AsyncSession, inn: str | None, status: str | None, limit: int,
-                     as_json: bool) -> None:
-    """Every SIM, streamed: a JSON array one SIM per line, or table rows as pages come."""
+                     fmt: str, fields: Sequence[str] | None = None) -> None:
+    """Every SIM, streamed: a JSON array one SIM per line, CSV rows, or table rows as
+    pages come."""
     sims_iter = api.sims.iter(inn=inn, status=status, limit=limit)
-    if as_json:
+    if fmt == "csv":
+        out_csv = _CsvOut(fields)
+        async for sim in sims_iter:
+            out_csv.row(sim)
+        return
+    if fmt == "json":
         first = True
         click.echo("[")
         async for sim in sims_iter:
-            click.echo(("" if first else ",\n") + dump_json(converter.unstructure(sim),
-                                                            indent=None), nl=False)
+            click.echo(("" if first else ",\n") + dump_json(
+                _pick(converter.unstructure(sim), fields), indent=None), nl=False)
             first = False
         click.echo("\n]" if not first else "]")
         return
@@ -114,9 +213,11 @@ def _fixed(cells: Iterable[Text]) -> Text:
 @click.argument("number", required=False)
 @click.option("--iccid", help="Find the SIM by ICCID instead of by number.")
 @_json_option
+@_fields_option
 @connection_options
 @click.pass_context
-def get_sim(ctx: click.Context, number: str | None, iccid: str | None, as_json: bool) -> None:
+def get_sim(ctx: click.Context, number: str | None, iccid: str | None, as_json: bool,
+            fields: tuple[str, ...] | None) -> None:
     """Show one SIM card, by NUMBER or --iccid.
 
     \b
@@ -125,23 +226,26 @@ def get_sim(ctx: click.Context, number: str | None, iccid: str | None, as_json: 
     """
     if (number is None) == (iccid is None):
         raise click.UsageError("give a NUMBER or --iccid (one of them)")
+    if fields is not None and not as_json:
+        raise click.UsageError("--fields needs --json")
     api = connect(ctx)
 
     async def main() -> int:
         async with api:
             sim = await (api.sims.get(number) if number is not None
                          else api.sims.get_by_iccid(iccid or ""))
-        _show_sim(sim, as_json)
+        _show_sim(sim, as_json, fields)
         return EXIT_OK
 
     run_async(main)
 
 
-def _show_sim(sim: Sim, as_json: bool) -> None:
-    data = converter.unstructure(sim)
+def _show_sim(sim: Sim, as_json: bool, fields: Sequence[str] | None = None) -> None:
+    """The SIM as a table of every field, or the same fields as JSON."""
     if as_json:
-        click.echo(dump_json(data))
+        click.echo(dump_json(_pick(_sim_data(sim), fields)))
         return
+    data = converter.unstructure(sim)
     extra = {k: v for k, v in sim.raw.items() if k not in data}
     pairs = [(k.replace("_", " "), ", ".join(v) if isinstance(v, list) else v)
              for k, v in data.items()]

@@ -43,7 +43,7 @@ class CdrResource(Resource):
     def internet(
         self,
         date_from: Any,
-        date_to: Any,
+        date_to: Any = None,
         *,
         numbers: Sequence[str | int] | None = None,
         inn: str | None = None,
@@ -51,7 +51,8 @@ class CdrResource(Resource):
         batch_size: int = 50,
         concurrency: int = 4,
     ) -> AsyncIterator[InternetCdr]:
-        """Internet sessions from `date_from` to `date_to` (both inclusive), in date order.
+        """Internet sessions from `date_from` to `date_to` (both inclusive; `date_to`
+        defaults to `date_from`: one day), in date order.
 
         `numbers` limits them to those numbers (an empty list yields nothing); `inn` to one
         client's numbers. Arguments are checked when this is called, before any request.
@@ -62,7 +63,7 @@ class CdrResource(Resource):
                 async for record in it:
                     ...
         """
-        start, end = date_range(date_from, date_to)
+        start, end = date_range(date_from, date_from if date_to is None else date_to)
         size = check_positive_int(batch_size, "batch_size", maximum=MAX_BATCH_SIZE)
         batches: list[list[str] | None] = [None]
         if numbers is not None:

@@ -9,13 +9,14 @@
         assert emu.fleet.sims[emu.fleet.numbers[0]].blocked
 
 With pytest, the `simapi_emulator` fixture gives a started `Emulator(sims=200, seed=1)`
-and `simapi_emulator_factory(**kwargs)` any other one. Standalone:
+and `await simapi_emulator_factory(**kwargs)` any other one, started (annotate it
+`EmulatorFactory`). Standalone:
 ``python -m simapi_async.testing --port 8080 --sims 10000``.
 """
 
 from .._retry import set_testing
 from ._cli import run_cli
-from ._emulator import Emulator
+from ._emulator import Emulator, EmulatorFactory
 from ._faults import Faults
 from ._fleet import CdrRecord, Fleet, Packet, SimState, SmallPacket, SpareSim
 from ._shapes import Shapes
@@ -24,6 +25,7 @@ from ._stats import EmulatorStats
 __all__ = [
     "CdrRecord",
     "Emulator",
+    "EmulatorFactory",
     "EmulatorStats",
     "Faults",
     "Fleet",

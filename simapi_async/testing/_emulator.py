@@ -9,6 +9,7 @@
 Each request goes: route (404 / 405) → stats → forced failures (`fail_next`) → rate
 limit (429) → latency → one die (hang / 429 / 500 / 503 / 502 HTML / drop) → bearer token
 (401) → validation (422) → SIM lookup (404) → state change → answer in `Shapes`.
+``GET /_emulator/stats`` answers `emu.stats` as JSON (uncounted), for a running emulator.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -37,7 +38,10 @@ from ._stats import EmulatorStats
 from ._validate import Call, validate
 from ._wire import HTML_502, Reject, error_response, json_response, loads_object, validation_error
 
-__all__ = ["Emulator"]
+__all__ = ["STATS_PATH", "Emulator", "EmulatorFactory"]
+
+#: ``GET /_emulator/stats``: `emu.stats` as JSON while it serves (outside the API's paths).
+STATS_PATH: Final = "_emulator/stats"
 
 _log = logging.getLogger("simapi_async.testing")
 _PLACEHOLDER: Final = re.compile(r"{(\w+)}")
@@ -99,6 +103,13 @@ class _Router:
         return sorted(allowed)
 
 
+class EmulatorFactory(Protocol):
+    """The `simapi_emulator_factory` fixture: `await factory(**Emulator_kwargs)` → a
+    started `Emulator`, stopped when the test ends."""
+
+    async def __call__(self, **kwargs: Any) -> Emulator: ...
+
+
 class Emulator:
     """The SIM management API served from an in-memory fleet (see the module docstring).
 
@@ -106,7 +117,8 @@ class Emulator:
     (seconds) makes tokens expire and login answers carry `expires_in`.
     `credentials_in` says where login reads `login`/`password` ("query" as documented,
     or "body"). `fast=True` drops the access log and debug logging (for benchmarks).
-    `endpoints` is the endpoint table to serve (e.g. `with_overrides(ENDPOINTS, ...)`).
+    `endpoints` is the endpoint table to serve (default: the SDK's own `ENDPOINTS`; e.g.
+    `with_overrides(ENDPOINTS, ...)`).
     """
 
     def __init__(
@@ -123,7 +135,7 @@ class Emulator:
         fast: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
-        endpoints: Mapping[str, Endpoint] = ENDPOINTS,
+        endpoints: Mapping[str, Endpoint] | None = None,
         client_sizes: tuple[int, int] = (50, 200),
     ) -> None:
         if not isinstance(sims, int) or isinstance(sims, bool) or sims < 0:
@@ -148,7 +160,7 @@ class Emulator:
         self.host, self.port = host, port
         self.stats = EmulatorStats()
         self._engine = FaultEngine(faults if faults is not None else Faults(), seed)
-        self._router = _Router(endpoints)
+        self._router = _Router(ENDPOINTS if endpoints is None else endpoints)
         self._tokens: dict[str, float | None] = {}
         self._fleet: Fleet | None = None
         self._app: web.Application | None = None
@@ -271,6 +283,8 @@ class Emulator:
             self._closing.set()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["tail"] == STATS_PATH and request.method == "GET":
+            return json_response(self.stats.as_dict())  # not counted in the stats
         stats = self.stats
         stats.total_requests += 1
         stats.note_connection(request.transport)

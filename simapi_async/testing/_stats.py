@@ -50,6 +50,25 @@ class EmulatorStats:
         self._seen = weakref.WeakSet()
         self._seen_ids.clear()
 
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as JSON-ready values (what ``GET /_emulator/stats`` answers);
+        `writes` is summed per operation, `duplicated_writes` counts repeated ones."""
+        writes: Counter[str] = Counter()
+        duplicated: Counter[str] = Counter()
+        for (op, _), count in self.writes.items():
+            writes[op] += count
+            if count > 1:
+                duplicated[op] += count - 1
+        return {
+            "logins": self.logins, "total_requests": self.total_requests,
+            "requests": dict(self.requests),
+            "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
+            "writes": dict(writes), "duplicated_writes": dict(duplicated),
+            "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+            "connections": self.connections, "dropped": self.dropped, "hung": self.hung,
+            "injected": dict(self.injected),
+        }
+
     def duplicates(self, operation: str) -> dict[str, int]:
         """Numbers on which `operation` was applied more than once → how many times.
 

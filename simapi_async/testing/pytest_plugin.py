@@ -1,24 +1,27 @@
 """pytest plugin of simapi_async (registered through the `pytest11` entry point).
 
-Fixtures, defined only when pytest-asyncio is installed:
+Fixtures, defined only when pytest-asyncio is installed; both turn retry sleeps off
+(`set_testing(True)`) for the test's duration, so a `fail_next(503)` test takes
+milliseconds, and restore the previous setting afterwards:
 
 - `simapi_emulator`: a started `Emulator(sims=200, seed=1)`, one per test.
-- `simapi_emulator_factory`: call it with `Emulator` keyword arguments; it returns an
-  (unstarted) `Emulator`, an async context manager::
+- `simapi_emulator_factory`: an `EmulatorFactory`; await it with `Emulator` keyword
+  arguments and it returns a STARTED emulator, stopped when the test ends::
 
-      async def test_retries(simapi_emulator_factory):
-          async with simapi_emulator_factory(sims=10, faults=Faults(error_rate_503=0.5)) as emu:
-              ...
+      from simapi_async.testing import EmulatorFactory, Faults
 
-  Emulators still running when the test ends are stopped.
+      async def test_retries(simapi_emulator_factory: EmulatorFactory) -> None:
+          emu = await simapi_emulator_factory(sims=10, faults=Faults(error_rate_503=0.5))
+          ...
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-from ._emulator import Emulator
+from .._retry import is_testing, set_testing
+from ._emulator import Emulator, EmulatorFactory
 
 __all__: list[str] = []
 
@@ -31,20 +34,33 @@ else:
 
     @pytest_asyncio.fixture
     async def simapi_emulator() -> AsyncIterator[Emulator]:
-        """A started emulator: 200 SIM cards, seed 1."""
-        async with Emulator(sims=200, seed=1) as emu:
-            yield emu
+        """A started emulator: 200 SIM cards, seed 1; retry sleeps off meanwhile."""
+        was = is_testing()
+        set_testing(True)
+        try:
+            async with Emulator(sims=200, seed=1) as emu:
+                yield emu
+        finally:
+            set_testing(was)
 
     @pytest_asyncio.fixture
-    async def simapi_emulator_factory() -> AsyncIterator[Callable[..., Emulator]]:
-        """Make emulators with any `Emulator` arguments; use each with `async with`."""
+    async def simapi_emulator_factory() -> AsyncIterator[EmulatorFactory]:
+        """Start emulators with any `Emulator` arguments; all are stopped at teardown."""
         made: list[Emulator] = []
 
-        def factory(**kwargs: Any) -> Emulator:
+        async def factory(**kwargs: Any) -> Emulator:
             emu = Emulator(**kwargs)
+            await emu.start()
             made.append(emu)
             return emu
 
-        yield factory
-        for emu in made:
-            await emu.stop()
+        was = is_testing()
+        set_testing(True)
+        try:
+            yield factory
+        finally:
+            try:
+                for emu in made:
+                    await emu.stop()
+            finally:
+                set_testing(was)

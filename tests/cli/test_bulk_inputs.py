@@ -55,7 +55,8 @@ def test_text_file_counts_every_line_and_names_bad_ones(invoke: Invoke, emu: Emu
 def test_bad_lines_show_in_the_table_and_the_report(invoke: Invoke, emu: Emulator,
                                                     env: dict[str, str],
                                                     tmp_path: Path) -> None:
-    """The summary names bad lines by number; --report has a row for each, plus API failures."""
+    """The summary names bad lines by number; --report has a row for each (the raw line in
+    its own column, not in `number`), plus API failures with their input line."""
     path, _ = messy(emu, tmp_path)
     with open(path, "a", encoding="utf-8") as f:
         f.write("79999999999\n")  # line 11: unknown to the API
@@ -65,9 +66,9 @@ def test_bad_lines_show_in_the_table_and_the_report(invoke: Invoke, emu: Emulato
     assert "bad input lines" in result.stdout
     assert "12345" in result.stdout
     rows = list(csv.DictReader(report.read_text(encoding="utf-8").splitlines()))
-    assert [(r["line"], r["number"], r["outcome"]) for r in rows] == [
-        ("7", "7918abc1111", "invalid"), ("9", "12345", "invalid"),
-        ("", "79999999999", "failed"),
+    assert [(r["line"], r["number"], r["outcome"], r["raw"]) for r in rows] == [
+        ("7", "", "invalid", "7918abc1111"), ("9", "", "invalid", "12345"),
+        ("11", "79999999999", "failed", ""),
     ]
     assert rows[2]["reason"] == "404 NotFoundError"
 

@@ -74,7 +74,7 @@ def test_get_bad_number_exits_2_before_any_request(invoke: Invoke, emu: Emulator
     """A number that is no phone number is bad input: exit 2, nothing sent."""
     result = invoke(["sims", "get", "12-ab"], env=env)
     assert result.exit_code == 2
-    assert "invalid number" in result.stderr
+    assert "invalid NUMBER" in result.stderr  # the argument's name, as in --help
     assert emu.stats.total_requests == 0
 
 

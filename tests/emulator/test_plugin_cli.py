@@ -6,13 +6,12 @@ import signal
 import subprocess
 import sys
 import types
-from collections.abc import Callable
 
 import aiohttp
 import pytest
 
 import simapi_async.testing as testing
-from simapi_async.testing import Emulator, Faults, Shapes
+from simapi_async.testing import Emulator, EmulatorFactory, Faults, Shapes
 from simapi_async.testing._cli import build_parser, emulator_from_args
 
 #: The emulator `test_simapi_emulator_factory` leaves running, for the test after it.
@@ -28,22 +27,17 @@ async def test_simapi_emulator_fixture(simapi_emulator: Emulator) -> None:
         assert r.status == 200
 
 
-async def test_simapi_emulator_factory(simapi_emulator_factory: Callable[..., Emulator]) -> None:
-    """The factory passes Emulator kwargs; its emulators are async context managers."""
-    async with simapi_emulator_factory(sims=7, seed=2, shapes=Shapes(lists="bare")) as emu:
-        assert len(emu.fleet.sims) == 7
-        assert emu.shapes.lists == "bare"
-        assert emu.base_url.startswith("http://127.0.0.1:")
-    left_running = simapi_emulator_factory(sims=3)
-    await left_running.start()  # the fixture stops it at teardown: see the next test
-    async with aiohttp.ClientSession() as http, \
-            http.post(left_running.base_url + "/api/v2/login") as r:
-        assert r.status == 422  # serving (no credentials given)
-    _LEFT_RUNNING.append(left_running.base_url)
+async def test_simapi_emulator_factory(simapi_emulator_factory: EmulatorFactory) -> None:
+    """The factory passes Emulator kwargs and returns started emulators (stopped at teardown)."""
+    emu = await simapi_emulator_factory(sims=7, seed=2, shapes=Shapes(lists="bare"))
+    assert len(emu.fleet.sims) == 7
+    assert emu.shapes.lists == "bare"
+    assert emu.base_url.startswith("http://127.0.0.1:")
+    _LEFT_RUNNING.append(emu.base_url)
 
 
 async def test_simapi_emulator_factory_stopped_what_was_left_running() -> None:
-    """The emulator the previous test left running was stopped by the fixture's
+    """The emulator the previous test got from the factory was stopped by the fixture's
     teardown: its port refuses connections."""
     if not _LEFT_RUNNING:
         pytest.skip("runs after test_simapi_emulator_factory (in file order)")

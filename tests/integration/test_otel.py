@@ -1,0 +1,136 @@
+"""OpenTelemetry: spans per call and attempt, metrics, bulk spans, no cost when off (issue 17)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import simapi_async as sa
+from simapi_async import _instrumentation
+from simapi_async._otel import OtelHook
+from simapi_async.testing import Emulator
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def metrics(self) -> dict[str, list[Any]]:
+        data = self.reader.get_metrics_data()
+        found: dict[str, list[Any]] = {}
+        assert data is not None
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    found[metric.name] = list(metric.data.data_points)
+        return found
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """The OpenTelemetry hook on in-memory exporters, for this test only."""
+    t = Telemetry()
+    _instrumentation.set_hooks([OtelHook(t.tracer_provider, t.meter_provider)])
+    yield t
+    _instrumentation.set_hooks([])
+    t.tracer_provider.shutdown()
+    t.meter_provider.shutdown()
+
+
+async def test_a_call_is_a_span_with_a_child_per_attempt(telemetry: Telemetry) -> None:
+    """`simapi.get_sim` holds the login and two GET attempts (a 503 then 200); the retry
+    has resend_count, status codes and error.type; no password or token anywhere."""
+    async with Emulator(sims=5, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        await api.authenticate()
+        emu.fail_next(1, status=503, retry_after=None)
+        await api.sims.get(emu.fleet.numbers[0])
+        token = api._tokens.current()[0]  # type: ignore[index]
+        base_url = emu.base_url
+    spans = telemetry.spans.get_finished_spans()
+    call = next(s for s in spans if s.name == "simapi.get_sim")
+    children = [s for s in spans if s.parent is not None
+                and s.parent.span_id == call.context.span_id]
+    assert [c.name for c in children] == ["GET", "GET"]
+    first, second = (c.attributes or {} for c in children)
+    assert first["http.response.status_code"] == 503
+    assert first["error.type"] == "503"
+    assert "http.request.resend_count" not in first
+    assert second["http.response.status_code"] == 200
+    assert second["http.request.resend_count"] == 1
+    assert str(second["url.full"]).startswith(base_url + "/api/v2/sim/")
+    assert second["http.request.method"] == "GET"
+    call_attrs = call.attributes or {}
+    assert (call_attrs["simapi.operation"], call_attrs["simapi.retry.count"],
+            call_attrs["simapi.retry.reason"]) == ("get_sim", 1, "503")
+    login = next(s for s in spans if str((s.attributes or {}).get("url.full", "")).find(
+        "login") >= 0)
+    assert "%2A%2A%2A" in str((login.attributes or {})["url.full"])
+    for span in spans:
+        text = repr(dict(span.attributes or {})) + repr([e.attributes for e in span.events])
+        assert emu.password not in text
+        assert token not in text
+
+
+async def test_metrics_duration_retries_429_logins(telemetry: Telemetry) -> None:
+    """The duration histogram counts every attempt; retries by reason, 429s and logins are
+    counted; requests in flight return to 0."""
+    async with Emulator(sims=5, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        await api.authenticate()
+        emu.fail_next(1, status=503, retry_after=None)
+        await api.packets.list()
+        emu.fail_next(1, status=429, retry_after=0.0)
+        await api.packets.list()
+    m = telemetry.metrics()
+    assert sum(p.count for p in m["http.client.request.duration"]) == 5  # login, 2 x (1+1)
+    assert {p.attributes["simapi.retry.reason"]: p.value
+            for p in m["simapi.client.retries"]} == {"503": 1, "429": 1}
+    assert sum(p.value for p in m["simapi.client.rate_limited"]) == 1
+    assert sum(p.value for p in m["simapi.client.logins"]) == 1
+    assert sum(p.value for p in m["http.client.active_requests"]) == 0
+
+
+async def test_a_bulk_run_is_one_span_with_counts(telemetry: Telemetry) -> None:
+    """A bulk run makes one `simapi.bulk.block` span with its counts, not a span per
+    target; targets by outcome are counted."""
+    async with Emulator(sims=30, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        report = await api.bulk.block([*emu.fleet.numbers[:10], "79999999999"])
+    assert (report.succeeded, report.failed) == (10, 1)
+    spans = telemetry.spans.get_finished_spans()
+    assert [s.name for s in spans if s.name.startswith("simapi.")] == ["simapi.bulk.block"]
+    attrs = spans[-1].attributes or {}
+    assert (attrs["simapi.bulk.total"], attrs["simapi.bulk.succeeded"],
+            attrs["simapi.bulk.failed"]) == (11, 10, 1)
+    outcomes = {p.attributes["simapi.bulk.outcome"]: p.value
+                for p in telemetry.metrics()["simapi.bulk.targets"]}
+    assert outcomes == {"succeeded": 10, "failed": 1}
+
+
+def test_no_hook_without_a_configured_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed but not configured (the API's proxy providers), or SIMAPI_OTEL=off: the
+    hook list stays empty, so the request path does nothing extra."""
+    from opentelemetry import metrics, trace
+
+    assert not _instrumentation.ACTIVE
+    assert type(trace.get_tracer_provider()).__name__.startswith("Proxy")
+    assert type(metrics.get_meter_provider()).__name__.startswith(("_Proxy", "Proxy"))
+    assert _instrumentation.discover(force=True) == []
+    monkeypatch.setenv("SIMAPI_OTEL", "off")
+    monkeypatch.setattr("simapi_async._otel.configured", lambda: True)
+    assert _instrumentation.discover(force=True) == []
+    monkeypatch.delenv("SIMAPI_OTEL")
+    assert len(_instrumentation.discover(force=True)) == 1
+    _instrumentation.set_hooks([])

@@ -19,11 +19,15 @@ kept whole up to `max_whole_bytes` and decoded at `close()`, with the usual erro
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Final
 
 from ._exceptions import ResponseFormatError
 
-__all__ = ["DEFAULT_MAX_ITEM_BYTES", "ListDecoder", "loads"]
+__all__ = ["BYTES_READ", "DEFAULT_MAX_ITEM_BYTES", "ListDecoder", "loads"]
+
+#: While set (by a CDR sync), streamed answers add their byte counts to it.
+BYTES_READ: ContextVar[list[int] | None] = ContextVar("simapi_bytes_read", default=None)
 
 try:
     from orjson import loads

@@ -14,17 +14,18 @@ import asyncio
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
 from .._config import DEFAULT_MAX_RESPONSE_BYTES
 from .._converter import structure_list
 from .._envelopes import PageRepeats, unwrap_list
-from .._jsonstream import ListDecoder, loads
+from .._jsonstream import BYTES_READ, ListDecoder, loads
 from .._validation import check_positive_int, date_range, normalize_inn, normalize_numbers
 from ..models import InternetCdr
 from ._base import Resource
+from ._sync import SyncProgress, SyncReport, sync_cdr
 
 __all__ = ["CdrResource"]
 
@@ -129,6 +130,35 @@ class CdrResource(Resource):
         client = None if inn is None else normalize_inn(inn)
         return self._stream(_units(start, end, days, batches, client), len(batches), limit)
 
+    async def sync(
+        self,
+        dest: Any,
+        *,
+        date_from: Any = None,
+        date_until: Any = None,
+        lookback_days: int = 2,
+        numbers: Sequence[str | int] | None = None,
+        inn: str | None = None,
+        table: str | None = None,
+        on_progress: Callable[[SyncProgress], Awaitable[None] | None] | None = None,
+    ) -> SyncReport:
+        """Bring the warehouse `dest` up to date with internet CDR, day by day.
+
+        `dest`: a directory (a hive-partitioned Parquet dataset, ``date=YYYY-MM-DD/``), a
+        ``postgresql://…`` URL (table `table`, default ``simapi_internet_cdr``) or a path
+        ending in ``.duckdb``. The destination keeps its own watermark (the last complete
+        day); a run fetches from `lookback_days` before it (late records) — or from
+        `date_from` when given, which the first sync into an empty destination needs — to
+        `date_until` (inclusive; yesterday by default). Each day replaces what the
+        destination held for it in one atomic step, so reruns, overlaps and crashes leave
+        no duplicate and no hole. A destination holds one selection (`numbers`/`inn`);
+        another selection is refused. `on_progress` (a function or coroutine function)
+        gets a `SyncProgress` after each day. Returns a `SyncReport`.
+        """
+        return await sync_cdr(self, dest, date_from=date_from, date_until=date_until,
+                              lookback_days=lookback_days, numbers=numbers, inn=inn,
+                              table=table, on_progress=on_progress)
+
     async def _stream(
         self, units: Iterator[_Unit], per_window: int, concurrency: int
     ) -> AsyncIterator[InternetCdr]:
@@ -223,8 +253,11 @@ class CdrResource(Resource):
             asked = params if page == 1 else {**params, "page": page}
             decoder = ListDecoder(loads, max_whole_bytes=limit)
             kept: list[InternetCdr] | None = []
+            counter = BYTES_READ.get()
             async with stream("cdr_internet", asked) as chunks:
                 async for chunk in chunks:
+                    if counter is not None:
+                        counter[0] += len(chunk)
                     items = decoder.feed(chunk)
                     if not items:
                         continue

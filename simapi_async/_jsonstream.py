@@ -121,7 +121,7 @@ class ListDecoder:
                 self._too_big()
             return items if type(items) is list else []
         self._buf = buf
-        if len(buf) > self._max_item + 65536:
+        if len(buf) > self._max_item:  # no item ends in it: one item is that big
             self._too_big()
         return []
 

@@ -36,16 +36,18 @@ class SpinSelector(selectors.DefaultSelector):
     """The platform's default selector; while `spinning`, a wait is a loop of polls."""
 
     spinning: bool = False
+    #: The clock a spinning wait ends by (the loop's own; tests give a fake one).
+    clock = staticmethod(time.monotonic)
 
     def select(self, timeout: float | None = None) -> _Ready:
         if not self.spinning or (timeout is not None and timeout <= 0):
             ready: _Ready = super().select(timeout)
             return ready
-        poll = super().select
-        end = None if timeout is None else time.monotonic() + timeout
+        poll, clock = super().select, self.clock
+        end = None if timeout is None else clock() + timeout
         while True:
             ready = poll(0)
-            if ready or (end is not None and time.monotonic() >= end):
+            if ready or (end is not None and clock() >= end):
                 return ready
 
 

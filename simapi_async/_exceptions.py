@@ -6,6 +6,7 @@ SimApiError
 ├── ResponseFormatError                      a 2xx answer the SDK cannot understand
 ├── NotAttemptedError                        bulk: the run stopped before this target
 ├── BulkError                                bulk: raise_for_failures() on a report with failures
+├── JournalError                             bulk: the journal cannot be written (.report .path)
 ├── APIConnectionError                       could not connect / connection dropped
 │   └── APITimeoutError
 └── APIStatusError                           .status .message .body .method .url (redacted)
@@ -33,6 +34,7 @@ __all__ = [
     "AuthenticationError",
     "BulkError",
     "InvalidInputError",
+    "JournalError",
     "NotAttemptedError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -104,6 +106,21 @@ class BulkError(SimApiError):
 
     def __init__(self, message: str, *, report: Any) -> None:
         super().__init__(message)
+        self.report = report
+
+
+class JournalError(SimApiError):
+    """A bulk run's journal could not be written (disk full, file gone read-only...).
+
+    The run stops at once: targets not yet sent end "not attempted", the ones in flight
+    finish; then this is raised with the run's `report` (every result, also those the
+    journal missed) and the journal's `path`. The journal holds every line written before
+    the failure, so a rerun with it resumes correctly once the disk has room.
+    """
+
+    def __init__(self, message: str, *, path: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.path = path
         self.report = report
 
 

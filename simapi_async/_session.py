@@ -96,13 +96,23 @@ _EXCERPT = 200
 
 class CallStats:
     """Counters of one logical call, kept in a context variable by whoever wants them
-    (the bulk engine reports attempts per target and slows down on 429s)."""
+    (the bulk engine reports attempts per target and slows down on 429s).
 
-    __slots__ = ("attempts", "limiter", "rate_limited")
+    `attempts` counts the HTTP requests of `operation` only (every operation when None):
+    a SIM lookup made on the way does not count, nor does a login (it runs in its own
+    task, where `CALL_STATS` is None). The bulk engine reads it as "the requests the
+    server saw for this target" and "may this have reached the server".
+    """
 
-    def __init__(self, limiter: RateLimiter | None = None) -> None:
+    __slots__ = ("attempts", "counting", "limiter", "operation", "rate_limited")
+
+    def __init__(self, operation: str | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self.attempts = 0
         self.rate_limited = 0
+        self.operation = operation
+        #: Whether the request under way is one of `operation` (set by `request`).
+        self.counting = True
         #: A caller's own rate limit on top of the session's (a bulk run's `rate_limit`):
         #: applied to every request made in this context — lookups and retries included.
         self.limiter = limiter
@@ -203,11 +213,13 @@ class AsyncSession:
         self._retrier = Retrier(self._retry_policy, on_retry=self._count_retry)
         self._pacer = Pacer(rate_limit, max_pause=self._retry_policy.max_retry_after)
         self._tokens = TokenManager(
-            self._do_login if self._credentials else None, token=token
+            self._login_uncounted if self._credentials else None, token=token
         )
         self._http = session
         self._loop: asyncio.AbstractEventLoop | None = None  # the pool's, set by _client()
         self._owns_http = session is None
+        if session is not None:
+            _no_silent_resend(session)
         self._trace_configs = traces
         self._closed = False
         # Read-only multidicts: aiohttp merges them as they are, where a dict is first
@@ -353,6 +365,7 @@ class AsyncSession:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trace_configs=self._trace_configs or None,
             )
+            _no_silent_resend(self._http)
             self._loop = loop
         elif self._loop is None:  # the caller's session=, used for the first time
             owner = getattr(self._http, "_loop", None)
@@ -393,6 +406,9 @@ class AsyncSession:
                 "params", operation, f"cannot be sent: {type(exc).__name__}: {exc}"
             ) from None
         url = self._base + path
+        call = CALL_STATS.get()
+        if call is not None and call.operation is not None:
+            call.counting = operation == call.operation
 
         try:
             # The first attempt, inlined: one coroutine less on every request's way.
@@ -451,6 +467,15 @@ class AsyncSession:
             self._tokens.accepted(fresh)
         return self._result(endpoint.method, url, status, raw, headers)
 
+    async def _login_uncounted(self) -> LoginResult:
+        """`_do_login` counted in no caller's `CallStats`: the login task's context is a
+        copy of the caller's that started it, and its requests are nobody's attempts."""
+        outer = CALL_STATS.set(None)
+        try:
+            return await self._do_login()
+        finally:
+            CALL_STATS.reset(outer)
+
     async def _do_login(self) -> LoginResult:
         assert self._credentials is not None
         endpoint = self._login_endpoint
@@ -499,7 +524,7 @@ class AsyncSession:
         if timed:
             await pacer.acquire()
             sent_at = time.monotonic()
-        if call is not None:  # counted once nothing can hold it back any more
+        if call is not None and call.counting:  # once nothing can hold it back any more
             call.attempts += 1
         http = self._client()
         headers = self._headers
@@ -758,6 +783,22 @@ class AsyncSession:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _no_silent_resend(http: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's own resend of a request with an idempotent *method* (PUT,
+    DELETE, GET...) after a reused keep-alive connection drops: with a write's method
+    overridden to PUT, one `send_sms` would reach the server twice. The SDK alone decides
+    about repeats (`_retry.py`, by the endpoint's `retry_safe`, not by its method).
+
+    aiohttp (3.9 to 3.14 at least) has no public option for it; `_retry_connection` is
+    the switch its own `test_utils.TestClient` turns off. Set once per `ClientSession`
+    (a caller's own too: its other requests lose only that silent resend), so the
+    request path pays nothing. tests/hardening/test_never_repeats.py fails if a future
+    aiohttp moves the switch.
+    """
+    if hasattr(http, "_retry_connection"):
+        http._retry_connection = False
 
 
 def _retry_policy(retry: RetryPolicy | None, max_retries: int) -> RetryPolicy:

@@ -28,6 +28,7 @@ __all__ = [
     "date_range",
     "inn_check_ok",
     "luhn_check_digit",
+    "luhn_failures",
     "luhn_ok",
     "make_inn",
     "normalize_date",
@@ -73,7 +74,9 @@ def normalize_number(value: object, field: str = "number") -> str:
 
     Accepts ASCII digits with spaces, hyphens, dots or parentheses between them, an
     optional leading ``+`` (then ``+7`` and 10 digits), a leading ``8`` for ``7``, the
-    10 digits without country code, or a non-negative `int`.
+    10 digits without country code when they start with 9 (mobile) or 3/4 (geographic
+    codes), or a non-negative `int`. Ten digits starting with 7 or 8 are refused as
+    ambiguous: ``7918111111`` is an 11-digit number one digit short, not ``77918111111``.
     """
     if type(value) is str and len(value) == 11 and value.startswith("7") and (
         value.isascii() and value.isdigit()
@@ -156,8 +159,30 @@ def _number_from_digits(digits: str, plus: bool, value: object, field: str) -> s
             field, value, f"11 digits must start with 7 or 8; {_NUMBER_EXPECTED}"
         )
     if count == 10:
-        return "7" + digits
+        if digits[0] in _NATIONAL_FIRST:
+            return "7" + digits
+        raise _invalid(field, value, _ten_digit_problem(digits[0]))
     raise _invalid(field, value, f"has {count} digits; {_NUMBER_EXPECTED}")
+
+
+#: First digits of 10-digit numbers taken as "without country code": Russian mobile (9xx)
+#: and geographic (3xx, 4xx) codes, which no 11-digit spelling (7..., 8...) one digit short
+#: can look like.
+_NATIONAL_FIRST: Final = frozenset("349")
+
+
+def _ten_digit_problem(first: str) -> str:
+    """Why 10 digits starting with `first` are not read as a number without +7."""
+    if first in "78":
+        return (
+            f"10 digits starting with {first} are ambiguous: an 11-digit number "
+            f"({first}...) one digit short, or a code without the country code; write "
+            f"all 11 digits or +7 and the 10 (e.g. +7 918 111-11-11)"
+        )
+    return (
+        f"10 digits starting with {first}: no Russian code starts with {first} (mobile "
+        f"numbers are 9xx); write +7 and the 10 digits if it is right"
+    )
 
 
 def normalize_numbers(values: Iterable[object], field: str = "numbers") -> list[str]:
@@ -214,9 +239,39 @@ _ICCID_EXPECTED: Final = "expected 19 or 20 digits (an ICCID like 89701992201501
 _ICCID_SHAPE: Final = re.compile(r"[0-9](?:[ \-]*[0-9])*")
 _DOUBLED: Final = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 _DOUBLED_BYTES: Final = bytes.maketrans(b"0123456789", b"0246813579")
-#: ICCIDs already reported as failing Luhn, so a bulk job logs each one once.
-_LUHN_WARNED: set[str] = set()
-_LUHN_WARNED_MAX: Final = 4096
+
+
+class _LuhnFailures:
+    """ICCIDs accepted though they fail Luhn (not `strict`), for the whole process: the
+    first is logged at WARNING, each one at DEBUG, and a bulk run logs how many it saw
+    (a fleet whose ICCIDs all fail, like the API docs' examples, is one line, not
+    40,000)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def failed(self, field: str, digits: str) -> None:
+        self.count += 1
+        if self.count == 1:
+            _log.warning(
+                "%s %s fails the Luhn check; sent as given (the API docs' own examples "
+                "fail it). Further ones are logged at DEBUG only", field, digits,
+            )
+        elif _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s %s fails the Luhn check; sent as given", field, digits)
+
+
+_LUHN_FAILURES: Final = _LuhnFailures()
+
+
+def luhn_failures() -> int:
+    """How many ICCIDs failing the Luhn check this process accepted so far."""
+    return _LUHN_FAILURES.count
 
 
 def luhn_ok(digits: str) -> bool:
@@ -244,8 +299,9 @@ def luhn_check_digit(partial: str) -> str:
 def normalize_iccid(value: object, field: str = "iccid", *, strict: bool = False) -> str:
     """Return the ICCID as 19-20 ASCII digits (spaces and hyphens between digits dropped).
 
-    A failed Luhn check raises when `strict`, else is logged once per ICCID at WARNING
-    on the ``simapi_async`` logger: the API docs' own example ICCID fails Luhn.
+    A failed Luhn check raises when `strict`; else the ICCID is sent as given (the API
+    docs' own example ICCID fails Luhn): the process's first such ICCID is logged at
+    WARNING on the ``simapi_async`` logger, every one at DEBUG (see `luhn_failures`).
     """
     digits = _digits_from(value, field, _ICCID_SHAPE, 10**20, _ICCID_EXPECTED)
     if not 19 <= len(digits) <= 20:
@@ -253,11 +309,7 @@ def normalize_iccid(value: object, field: str = "iccid", *, strict: bool = False
     if not luhn_ok(digits):
         if strict:
             raise _invalid(field, value, "the last digit fails the Luhn check")
-        if digits not in _LUHN_WARNED:
-            if len(_LUHN_WARNED) >= _LUHN_WARNED_MAX:
-                _LUHN_WARNED.clear()
-            _LUHN_WARNED.add(digits)
-            _log.warning("%s %s fails the Luhn check; sent as given", field, digits)
+        _LUHN_FAILURES.failed(field, digits)
     return digits
 
 

@@ -46,7 +46,10 @@ class BulkResource:
     (called with a `BulkProgress` a few times a second), `max_failures` (a count, or a
     ratio such as 0.2, that stops a run going wrong), `shard=(i, n)` (this process's share
     of the input), `retry_unknown` (also resend non-idempotent operations whose outcome a
-    previous run could not know).
+    previous run could not know), `durable` (fsync each journal line before its target
+    counts as finished: survives a power loss, at a cost per target; without it lines are
+    flushed, which survives the process being killed). A journal that cannot be written
+    stops the run with `JournalError` (its `.report` has every result).
     """
 
     __slots__ = ("_api",)
@@ -118,8 +121,8 @@ class BulkResource:
 
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
-    "on_progress", "progress_interval", "keep_failures", "on_result", "max_duration", "lookup",
-    "expected",
+    "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
+    "max_duration", "lookup", "expected",
 })
 
 

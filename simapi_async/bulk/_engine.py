@@ -13,7 +13,9 @@
   request of the run until the server's `Retry-After` and paces at the rate it learned.
   The workers allowed to send follow that rate (Little's law: rate times latency, up to the
   ceiling: `concurrency`, or `max_connections` when not given).
-- The journal gets a flushed line per finished target as it finishes.
+- The journal gets a flushed line per finished target as it finishes (fsynced with
+  `durable=True`). A journal that cannot be written stops the run like `max_failures`
+  does, and the run then raises `JournalError` carrying its report.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from typing import TYPE_CHECKING, Any, Final
 from .._envelopes import operation_result
 from .._exceptions import (
     APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
     InvalidInputError,
+    JournalError,
     NotAttemptedError,
     ResponseFormatError,
     ServerError,
@@ -41,12 +46,13 @@ from .._exceptions import (
 from .._ratelimit import RateLimiter
 from .._retry import is_flow_control
 from .._session import CALL_STATS, CallStats
+from .._validation import luhn_failures
 from ..models import OperationResult
 from ._journal import Journal, JournalState
 from ._operations import Operation
 from ._report import FAILED, OK, SKIPPED, UNKNOWN, BulkProgress, BulkReport, ItemResult
 from ._resolve import Resolver
-from ._targets import NumberSet, Target, in_shard, parse_target
+from ._targets import NumberSet, Target, bare_number, in_shard, parse_target
 
 if TYPE_CHECKING:
     from .._session import AsyncSession
@@ -177,6 +183,7 @@ class BulkRun:
         expected: int | None = None,
         shard: tuple[int, int] | None = None,
         retry_unknown: bool = False,
+        durable: bool = False,
         on_progress: ProgressHook | None = None,
         progress_interval: float = 0.2,
         keep_failures: int = 10_000,
@@ -204,8 +211,11 @@ class BulkRun:
         self.max_failures = _check_max_failures(max_failures)
         self.shard = _check_shard(shard)
         self.retry_unknown = retry_unknown
+        if not isinstance(durable, bool):
+            raise InvalidInputError("durable", durable, "must be a bool")
         self.journal = (
-            Journal(_check_path(journal), operation.name, operation.journal_params)
+            Journal(_check_path(journal), operation.name, operation.journal_params,
+                    durable=durable)
             if journal is not None else None
         )
         if on_progress is not None and not callable(on_progress):
@@ -229,6 +239,7 @@ class BulkRun:
         self._started = 0.0
         self._last_progress = 0.0
         self._base_stats = api.stats
+        self._luhn_base = luhn_failures()
         self._direct: Callable[[ItemResult], Any] | None = None
         #: No hook, no stream, no journal: plain successes are only counted (see `_worker`).
         self._lean = False
@@ -251,6 +262,7 @@ class BulkRun:
             await finisher  # re-raises a failure of the targets iterable
         finally:
             await self._shutdown([*tasks, finisher])
+        self._raise_journal_error()
 
     async def run(self, on_result: ResultHook | None = None) -> BulkReport:
         """Run to the end; `on_result` (function or coroutine function) sees every result."""
@@ -264,6 +276,7 @@ class BulkRun:
             self._direct = on_result if on_result is not None else _ignore
             self._lean = on_result is None and self.journal is None
             await self._run_direct()
+            self._raise_journal_error()
             return self.report
         assert on_result is not None
         async for result in self.stream():
@@ -305,7 +318,7 @@ class BulkRun:
             first = next_now()
             if first is _END:
                 return
-            needs = _needs_ids(first)
+            needs = bare_number(first) is not None
             old.push_back(first)
             if not needs:
                 return
@@ -344,6 +357,10 @@ class BulkRun:
         report.stopped = self.stopped
         if self.journal is not None:
             self.journal.close()
+        luhn = luhn_failures() - self._luhn_base
+        if luhn:  # one line for the run, not one per target (each is at DEBUG)
+            log.info("bulk %s: %d ICCID(s) failed the Luhn check and were sent as given",
+                     self.op.name, luhn)
         self._progress(force=True)
 
     # -- the worker ---------------------------------------------------------------------
@@ -352,7 +369,7 @@ class BulkRun:
         """Take targets until the input ends. The request is awaited right
         here (no coroutine per target between the worker and the session: this loop is
         the hot path); what comes before and after it is in plain functions."""
-        stats = CallStats(self.limiter)
+        stats = CallStats(limiter=self.limiter)
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
         gate, source, op, api, report = self.gate, self.source, self.op, self.api, self.report
         pacer, watch = self._pacer, self._deadline < math.inf
@@ -384,10 +401,10 @@ class BulkRun:
             if self.stopped is not None:  # screened before the run stopped: not sent
                 screened = self._not_attempted(target)
             else:
-                params = self._begin(target, stats)
                 started = time.monotonic()
                 value: Any = None
                 try:
+                    params = self._begin(target, stats)
                     if params is None:  # the SIM is looked up first: the resource does it
                         value = await op.call(api, target)
                     else:
@@ -501,11 +518,16 @@ class BulkRun:
         """Before a target's request: counters, the write-ahead line; its parameters
         (None when its SIM must be looked up first)."""
         stats.attempts = stats.rate_limited = 0
+        stats.operation = self.op.name  # attempts count this operation's requests only
         self.in_flight += 1
         if not self.op.retry_safe and self.journal is not None:
             # Write-ahead: if the process dies before the answer, a resume reads this
             # target as "outcome unknown" and does not send it a second time.
-            self.journal.record_started(target)
+            try:
+                self.journal.record_started(target)
+            except JournalError as exc:  # not sent without its write-ahead line
+                self._journal_failed(exc)
+                raise NotAttemptedError(f"not attempted: {exc.message}") from None
         return self.op.params(target)
 
     def _answered(self, target: Target, value: OperationResult, stats: CallStats,
@@ -521,7 +543,7 @@ class BulkRun:
 
     def _failed(self, target: Target, exc: SimApiError, stats: CallStats,
                 started: float) -> ItemResult:
-        outcome = UNKNOWN if self._maybe_done(exc) else FAILED
+        outcome = UNKNOWN if self._maybe_done(exc, stats) else FAILED
         return ItemResult(target, False, exc, self._attempts(target, stats),
                           time.monotonic() - started,
                           outcome=outcome)
@@ -533,27 +555,62 @@ class BulkRun:
             return
         if stats.attempts > stats.rate_limited:  # 429s were provably not processed
             # It may have reached the server: never repeat it blindly on resume.
-            self.journal.record(ItemResult(target, False, NotAttemptedError(
+            self._record(ItemResult(target, False, NotAttemptedError(
                 "cancelled while in flight"), attempts, outcome=UNKNOWN))
         else:
             # Cancelled before any request left: a resume may send it.
-            self.journal.record(ItemResult(target, False, NotAttemptedError(
+            self._record(ItemResult(target, False, NotAttemptedError(
                 "cancelled before it was sent"), 0, outcome=FAILED))
 
-    def _maybe_done(self, exc: SimApiError) -> bool:
-        """Whether a failed non-idempotent call may still have taken effect."""
-        if self.op.retry_safe:
+    def _maybe_done(self, exc: SimApiError, stats: CallStats) -> bool:
+        """Whether a failed non-idempotent call may still have taken effect: then its
+        outcome is "unknown" and a resume never sends it again (unless `retry_unknown`).
+
+        Only the operation's own request counts (`stats.attempts`: not a SIM lookup, not
+        a login); earlier attempts of it were retried only when provably not received
+        (connection refused, `429`, a `503` with `Retry-After`: flow control, not
+        processed), so the last error decides:
+
+        ==================================================  ===========  ==============
+        what the last attempt got                           outcome      why
+        ==================================================  ===========  ==============
+        no request of the operation left (lookup or login   failed       never sent
+        failed, `InvalidInputError`, `AuthenticationError`)
+        could not connect, connect timeout                  failed       never sent
+        timeout after sending, connection dropped           unknown      may have acted
+        1xx as the final answer                             unknown      received, the
+                                                                         result not said
+        2xx with an unreadable body (`ResponseFormatError`, unknown      accepted
+        `ServerError` 2xx), an answer over the size limit
+        3xx, every one (no redirect is followed)            unknown      see below
+        4xx (400, 401, 403, 404, 405, 408, 409, 413, 422,   failed       refused
+        429, ...)
+        5xx                                                 unknown      may have acted
+        ==================================================  ===========  ==============
+
+        3xx: a `303`/`302` is what a Post/Redirect/Get application answers *after* acting
+        (Laravel's `back()`); `301`/`307`/`308` normally come from a proxy before the API,
+        but the API never redirects, so nothing proves the request was not acted on. A 4xx
+        is by HTTP's definition (RFC 9110 §15.5) a refusal of the request as sent; the API
+        answers one before acting (validation, auth, not found, rate limit). A 2xx read
+        as `success: false` is an answer, not an error here (failed, see `_answered`).
+        """
+        if self.op.retry_safe or not stats.attempts or is_flow_control(exc):
             return False
         if isinstance(exc, APIConnectionError):
             return exc.reached_server is not False
         if isinstance(exc, ResponseFormatError):
             return True  # the server accepted it (2xx) but its answer was unreadable
-        return isinstance(exc, ServerError) and (exc.status >= 500 or 200 <= exc.status < 300)
+        if isinstance(exc, AuthenticationError):
+            return False  # a second 401 (refused), or the login failed (never sent)
+        if isinstance(exc, APIStatusError):
+            return not 400 <= exc.status < 500
+        return False
 
     def _emit(self, result: ItemResult) -> None:
         """Journal, count and hand over one result (the stream's queue is the worker's)."""
         if result.skipped is None and self.journal is not None:
-            self.journal.record(result)  # on disk before anything else can happen
+            self._record(result)  # on disk before anything else can happen
         self.report.add(result)
         if not result.ok and result.skipped is None:
             self._check_failures()
@@ -561,6 +618,26 @@ class BulkRun:
             self._progress()
         if self._direct is not None:
             self._direct(result)
+
+    def _record(self, result: ItemResult) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.record(result)
+        except JournalError as exc:
+            self._journal_failed(exc)
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """The journal cannot be written: stop sending (the result stays in the report)."""
+        if self.stopped is None or not self.stopped.startswith("the journal"):
+            log.error("bulk %s: %s", self.op.name, exc.message)
+            self.stopped = "the journal cannot be written"
+
+    def _raise_journal_error(self) -> None:
+        """At the end of a run whose journal failed: `JournalError` with the report."""
+        error = self.journal.error if self.journal is not None else None
+        if error is not None:
+            error.report = self.report
+            raise error
 
     def _check_failures(self) -> None:
         limit = self.max_failures
@@ -604,15 +681,6 @@ class BulkRun:
 
 def _ignore(result: ItemResult) -> None:
     return None
-
-
-def _needs_ids(raw: Any) -> bool:
-    """Whether a raw target is given by number only (an invalid one needs nothing)."""
-    try:
-        target = parse_target(raw)
-    except InvalidInputError:
-        return False
-    return target.iccid is None and target.imsi is None
 
 
 def _sized(targets: Any) -> int | None:

@@ -11,6 +11,12 @@ skipped, failed ones retried, and a torn line (a hard kill mid-write) is ignored
 Before a non-idempotent operation (`send_sms`, `add_small_packet`) is sent, a
 `{"n": ..., "o": "started"}` line is written first: a target started but never finished
 (the process was killed while it was in flight) reads back as outcome unknown.
+
+Durability: every line is flushed (it survives the process being killed). With
+`durable=True` each line is also fsynced before its target counts as finished (it
+survives a power loss or a kernel crash); the write-ahead line is fsynced always, so a
+non-idempotent target is never sent before its "started" line is on the disk. A write,
+flush or fsync that fails (disk full, read-only) raises `JournalError`.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from .._exceptions import InvalidInputError
-from ._report import OK, UNKNOWN, ItemResult, error_reason
+from .._exceptions import InvalidInputError, JournalError
+from ._report import FAILED, OK, UNKNOWN, ItemResult, error_reason
 from ._targets import NumberSet, Target
 
 __all__ = ["Journal", "JournalState"]
@@ -34,26 +40,32 @@ STARTED = "started"
 
 
 class JournalState:
-    """What a journal says so far: numbers done, numbers with an unknown outcome."""
+    """What a journal says so far: numbers done, numbers with an unknown outcome; lines
+    recording an invalid input (`invalid`: failed, re-validated on resume) and lines that
+    cannot be read (`torn`)."""
 
-    __slots__ = ("done", "finished", "torn", "unknown")
+    __slots__ = ("done", "finished", "invalid", "torn", "unknown")
 
     def __init__(self) -> None:
         self.done = NumberSet()
         self.unknown = NumberSet()
         self.finished = 0
+        self.invalid = 0
         self.torn = 0
 
 
 class Journal:
-    """Appends one line per finished target to `path`, flushing each line."""
+    """Appends one line per finished target to `path`, flushing each line (and fsyncing
+    it when `durable`; write-ahead lines always). After a failed write every further
+    write raises the same `JournalError` (`error`)."""
 
     def __init__(self, path: str | os.PathLike[str], operation: str, params: dict[str, Any],
-                 *, fsync: bool = False) -> None:
+                 *, durable: bool = False) -> None:
         self.path = Path(path)
         self.operation = operation
         self.params = params
-        self._fsync = fsync
+        self.durable = durable
+        self.error: JournalError | None = None
         self._file: IO[str] | None = None
 
     def load(self) -> JournalState:
@@ -80,7 +92,10 @@ class Journal:
                 number = entry.get("n")
                 if not (isinstance(number, str) and len(number) == 11 and number.isascii()
                         and number.isdigit()):  # only what the engine writes: normal form
-                    state.torn += 1
+                    if _is_invalid_input(entry):
+                        state.invalid += 1  # our own record of a bad input: failed
+                    else:
+                        state.torn += 1
                     continue
                 outcome = entry.get("o")
                 if outcome == STARTED:
@@ -122,7 +137,7 @@ class Journal:
             "simapi_journal": FORMAT_VERSION, "op": self.operation, "params": self.params,
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        self._write(json.dumps(header))
+        self._write(json.dumps(header), self.durable)
 
     def record(self, result: ItemResult) -> None:
         """Append the line for one finished target (skipped targets are not recorded)."""
@@ -130,25 +145,54 @@ class Journal:
                                  "a": result.attempts}
         if result.error is not None:
             entry["e"] = f"{error_reason(result.error)}: {result.error.message}"[:300]
-        self._write(json.dumps(entry, ensure_ascii=False))
+        self._write(json.dumps(entry, ensure_ascii=False), self.durable)
 
     def record_started(self, target: Target) -> None:
-        """Write-ahead line for a non-idempotent operation about to be sent."""
-        self._write(f'{{"n": "{target.number}", "o": "{STARTED}"}}')
+        """Write-ahead line for a non-idempotent operation about to be sent: fsynced
+        always (the request must not leave before the line is on the disk)."""
+        self._write(f'{{"n": "{target.number}", "o": "{STARTED}"}}', True)
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, sync: bool) -> None:
         f = self._file
         if f is None:
             raise RuntimeError("journal is not open")
-        f.write(line + "\n")
-        f.flush()
-        if self._fsync:
-            os.fsync(f.fileno())
+        if self.error is not None:
+            raise self.error.with_traceback(None)  # not a traceback growing per call
+        try:
+            f.write(line + "\n")
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+        except OSError as exc:
+            self.error = JournalError(
+                f"journal {self.path} cannot be written: {exc.strerror or exc}; the run "
+                "stopped (what it finished before is in the journal)", path=str(self.path),
+            )
+            raise self.error from exc
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Close the file; a failure to (flush and) close is kept in `error`, not raised."""
+        f, self._file = self._file, None
+        if f is None:
+            return
+        try:
+            f.close()
+        except OSError as exc:
+            if self.error is None:
+                self.error = JournalError(
+                    f"journal {self.path} could not be closed: {exc.strerror or exc}",
+                    path=str(self.path),
+                )
+                self.error.__cause__ = exc
+
+
+def _is_invalid_input(entry: dict[str, Any]) -> bool:
+    """Whether `entry` is the engine's line for a target that failed validation (its `n`
+    is the input as given, so it is not a number in normal form): a resume reads the
+    input again and validates it again, so there is nothing to remember from it."""
+    error = entry.get("e")
+    return (entry.get("o") == FAILED and isinstance(error, str)
+            and error.startswith(f"{InvalidInputError.__name__}:"))
 
 
 def _show(params: Any) -> str:

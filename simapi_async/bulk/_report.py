@@ -24,8 +24,9 @@ class ItemResult:
     previous run did it, too). `skipped` gives why a target was not sent ("done in a
     previous run", "duplicate", ...). `outcome` is `ok`, `failed`, `unknown` (the request
     may have reached the server: a non-idempotent operation is then never repeated), or
-    `skipped`. `attempts` counts HTTP requests made for the target (retries and SIM lookups
-    included), `elapsed` its seconds.
+    `skipped`. `attempts` counts the requests of the target's operation that were sent
+    (retries and a replay after a `401` included; a SIM lookup or a login made on the way
+    not), `elapsed` its seconds.
     """
 
     target: Target

@@ -16,8 +16,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, Final
 
-from .._exceptions import InvalidInputError, SimApiError, UnprocessableEntityError
-from ._targets import Target, in_shard, parse_target
+from .._exceptions import SimApiError, UnprocessableEntityError
+from ._targets import Target, bare_number, in_shard
 
 if TYPE_CHECKING:
     from .._session import AsyncSession
@@ -93,13 +93,9 @@ class Resolver:
                 return
 
     def _needs_ids(self, raw: Any) -> str | None:
-        try:
-            target = parse_target(raw)
-        except InvalidInputError:
-            return None  # the worker reports it
-        if target.iccid is not None or target.imsi is not None:
-            return None
-        number = target.number
+        number = bare_number(raw)
+        if number is None:
+            return None  # has its identifiers, or is invalid (the worker reports it)
         if self.shard is not None and not in_shard(number, self.shard):
             return None
         if self.done is not None and number in self.done:

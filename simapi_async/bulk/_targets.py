@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .._exceptions import InvalidInputError
 from .._validation import normalize_iccid, normalize_imsi, normalize_number
 
 __all__ = ["NumberSet", "Target", "in_shard", "parse_target"]
@@ -59,6 +60,25 @@ def parse_target(value: Any) -> Target:
     if type(value) is Target and n == number and c == iccid and i == imsi:
         return value  # already in normal form: no second object
     return Target(n, c, i)
+
+
+def bare_number(value: Any) -> str | None:
+    """The normalised number of a target given by number only; None when it carries an
+    iccid or imsi, or is invalid (identifiers are not validated here: no Luhn count twice).
+    """
+    try:
+        if isinstance(value, Target):
+            if value.iccid is not None or value.imsi is not None:
+                return None
+            return normalize_number(value.number)
+        if isinstance(value, Mapping):
+            row = {_column(k): v for k, v in value.items()}
+            if row.get("iccid") or row.get("imsi"):
+                return None
+            return parse_target(value).number
+        return normalize_number(value)
+    except InvalidInputError:
+        return None
 
 
 def in_shard(number: str, shard: tuple[int, int] | None) -> bool:

@@ -23,7 +23,7 @@ from typing import IO, Any, Final
 import click
 from rich.text import Text
 
-from .._exceptions import InvalidInputError
+from .._exceptions import InvalidInputError, JournalError
 from .._session import AsyncSession
 from ..bulk import OPERATIONS, BulkReport, ItemResult, Target
 from ..bulk._report import FAILED, error_reason
@@ -148,6 +148,8 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
             words += ["--" + name.replace("_path", "").replace("_", "-"), str(value)]
     if params.get("retry_unknown"):
         words.append("--retry-unknown")
+    if params.get("durable"):
+        words.append("--durable")
     words += ["--journal", str(journal)]
     return " ".join(shlex.quote(w) for w in words)
 
@@ -168,6 +170,9 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
 @click.option("--journal", type=click.Path(dir_okay=False), metavar="PATH",
               help="Journal to write, and to resume from when it exists.")
 @click.option("--no-journal", is_flag=True, help="Run without any journal (not resumable).")
+@click.option("--durable", is_flag=True,
+              help="Fsync each journal line before its target counts as done (survives a "
+                   "power loss; slower). Lines are always flushed (they survive a kill).")
 @click.option("--shard", metavar="I/N",
               help="Do only this process's share (I from 0 to N-1) of the targets.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="CSV",
@@ -206,6 +211,8 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
     max_failures = _parse_max_failures(params["max_failures"])
     if params["journal"] and params["no_journal"]:
         raise ConfigError("--journal and --no-journal do not go together")
+    if params["durable"] and params["no_journal"]:
+        raise ConfigError("--durable and --no-journal do not go together")
     if params["file"] == "-" and ctx.meta.get("simapi_connection", {}).get("password_stdin"):
         raise ConfigError("FILE - and --password-stdin both want stdin; give FILE as a path")
     if params["dry_run"]:
@@ -294,7 +301,7 @@ class _Run:
                     concurrency=self.params["concurrency"], rate_limit=self.params["rate"],
                     journal=self.journal, max_failures=self.max_failures,
                     retry_unknown=self.params["retry_unknown"], on_progress=self.view.update,
-                    progress_interval=0.1,
+                    progress_interval=0.1, durable=self.params["durable"],
                 ))
                 installed = self._handle_signals(job)
                 try:
@@ -311,9 +318,17 @@ class _Run:
                     loop = asyncio.get_running_loop()
                     for sig in installed:
                         loop.remove_signal_handler(sig)
+                journal_error: JournalError | None = None
                 if not job.cancelled():
-                    job.result()  # re-raise what stopped the run (e.g. another op's journal)
-                return self._finish(fill_report(self.report, api, before, started))
+                    try:
+                        job.result()  # re-raise what stopped the run (e.g. another op's journal)
+                    except JournalError as exc:  # the run stopped; its results are all here
+                        journal_error = exc
+                code = self._finish(fill_report(self.report, api, before, started))
+                if journal_error is not None:
+                    self.err.print(Text(f"error: {journal_error}"), soft_wrap=True)
+                    return EXIT_FAILED
+                return code
         finally:
             if self.params["file"] == "-":
                 with contextlib.suppress(ValueError, AttributeError):
@@ -396,12 +411,14 @@ class _Run:
 
     def _print_resume(self) -> None:
         r = self.report
-        self.err.print(Text(
-            f"Interrupted: {r.succeeded + r.failed:,} targets finished ({r.succeeded:,} ok, "
-            f"{r.failed:,} failed); every finished one is in the journal."), soft_wrap=True)
+        finished = (f"Interrupted: {r.succeeded + r.failed:,} targets finished "
+                    f"({r.succeeded:,} ok, {r.failed:,} failed)")
         if self.journal is None:
-            self.err.print("No journal was written (--no-journal): a rerun starts over.")
+            self.err.print(Text(f"{finished}; no journal was written (--no-journal): "
+                                "a rerun starts over."), soft_wrap=True)
             return
+        self.err.print(Text(f"{finished}; every finished one is in the journal."),
+                       soft_wrap=True)
         stdin = " (feed it the same input)" if self.params["file"] == "-" else ""
         self.err.print(Text(f"Resume with{stdin}:\n  "
                             + _resume_command(self.params, self.journal)), soft_wrap=True)

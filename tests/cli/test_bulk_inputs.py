@@ -184,9 +184,10 @@ def test_dry_run_of_a_clean_file_exits_0(invoke: Invoke, emu: Emulator, tmp_path
     path = write(tmp_path / "ok.txt", emu.fleet.numbers[:6])
     result = invoke(["bulk", "block-service", path, "--service", "data", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "would send" in result.stdout
-    assert "6" in result.stdout
-    assert "service=internet" in result.stdout
+    rows = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "valid targets 6" in rows
+    assert "would send 6" in rows
+    assert "operation block-service (service=internet)" in rows
 
 
 def test_dry_run_counts_a_shard_and_what_the_journal_did(invoke: Invoke, emu: Emulator,

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -199,13 +200,17 @@ def test_max_failures_stops_the_run(invoke: Invoke, emu: Emulator, env: dict[str
     (["small-packet"], lambda s: len(s.small_packets) == 1),
     (["change-packet", "--packet-id", "101", "--date", "2099-01-01"],
      lambda s: s.scheduled_packet is not None and s.scheduled_packet[0] == 101),
-    (["unblock-service", "--service", "sms"], lambda s: "sms" not in s.blocked_services),
+    (["unblock-service", "--service", "sms"], lambda s: s.blocked_services == {"internet"}),
     (["activate", "--packet-id", "103"], lambda s: s.packet_id == 103),
 ])
 def test_operations_with_arguments(invoke: Invoke, emu: Emulator, env: dict[str, str],
                                    tmp_path: Path, args: list[str], check: object) -> None:
-    """Each operation takes its arguments as options and applies them to every target."""
+    """Each operation takes its arguments as options and applies them to every target
+    (unblock-service lifts sms from SIMs that had sms and internet blocked)."""
     numbers = emu.fleet.numbers[:12]
+    if args[0] == "unblock-service":  # no command runs: the emulator's state is ours
+        for number in numbers:
+            emu.fleet.sims[number].blocked_services = {"sms", "internet"}
     path = numbers_file(tmp_path / "n.txt", numbers)
     result = invoke(["bulk", args[0], path, *args[1:], "--rate", "5000"], env=env)
     assert result.exit_code == 0, result.output
@@ -221,3 +226,128 @@ def test_summary_json_counts_requests(invoke: Invoke, emu: Emulator, env: dict[s
                              env=env).stdout)
     assert (data["ok"], data["requests"], data["retries"], data["journal"]) == \
         (True, 11, 0, None)
+
+
+def test_sigterm_without_a_journal_says_no_journal_only(tmp_path: Path, invoke: Invoke) -> None:
+    """SIGTERM during `--no-journal`: exit 143 and one consistent message (no journal was
+    written), never also "every finished one is in the journal"."""
+    seen = {"block": 0}
+
+    def terminate_at_the_20th_block(request: web.Request) -> None:
+        if "/sim/block/" in request.path:
+            seen["block"] += 1
+            if seen["block"] == 20:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    with EmulatorThread([middleware(terminate_at_the_20th_block)], sims=300, seed=7) as emu:
+        path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers)
+        result = invoke(["bulk", "block", path, "--concurrency", "2", "--no-journal"],
+                        env=env_for(emu))
+    assert result.exit_code == 143, result.output
+    assert "no journal was written (--no-journal): a rerun starts over." in result.stderr
+    assert "in the journal" not in result.stderr
+    assert "Resume with" not in result.stderr
+
+
+@pytest.mark.parametrize(("op", "args", "expected"), [
+    ("block", ["--durable"], 1 + 12),        # the header and every line
+    ("block", [], 0),                        # the default: flushed, not fsynced
+    ("send-sms", ["--type", "call"], 12),    # write-ahead lines: always fsynced
+])
+def test_durable_fsyncs_the_journal(invoke: Invoke, emu: Emulator, env: dict[str, str],
+                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    op: str, args: list[str], expected: int) -> None:
+    """--durable fsyncs every journal line; without it only write-ahead lines are."""
+    fsyncs: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real(fd))[1])
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:12])
+    result = invoke(["bulk", op, path, *args, "--journal", str(tmp_path / "j.jsonl")],
+                    env=env)
+    assert result.exit_code == 0, result.output
+    assert len(fsyncs) == expected
+
+
+def test_durable_needs_a_journal(invoke: Invoke, env: dict[str, str], tmp_path: Path) -> None:
+    """--durable with --no-journal is a usage error (exit 2), nothing sent."""
+    path = numbers_file(tmp_path / "n.txt", ["79181111111"])
+    result = invoke(["bulk", "block", path, "--durable", "--no-journal"], env=env)
+    assert result.exit_code == 2
+    assert "--durable and --no-journal do not go together" in result.output
+
+
+def test_failures_are_retried_from_the_journal_by_the_cli(tmp_path: Path,
+                                                          invoke: Invoke) -> None:
+    """`simapi bulk` with failures (422 and 503 refusals) exits 1 with them journaled as
+    failed; the same command with --journal sends exactly those again and skips the rest."""
+    state = {"refusing": True, "refused": 0}
+    refuse: dict[str, int] = {}
+
+    def refuse_some(request: web.Request) -> web.StreamResponse | None:
+        number = request.path.rsplit("/", 1)[-1]
+        if state["refusing"] and "/sim/block/" in request.path and number in refuse:
+            state["refused"] += 1
+            return web.json_response({"message": "not now"}, status=refuse[number])
+        return None
+
+    with EmulatorThread([middleware(refuse_some)], sims=300, seed=7) as emu:
+        numbers = emu.fleet.numbers[:25]
+        refuse.update({numbers[2]: 422, numbers[9]: 503, numbers[17]: 422})
+        path = numbers_file(tmp_path / "n.txt", numbers)
+        journal = tmp_path / "run.jsonl"
+        args = ["bulk", "block", path, "--journal", str(journal), "--json",
+                "--max-retries", "0"]
+        env = env_for(emu)
+        first = invoke(args, env=env)
+        assert first.exit_code == 1, first.output
+        failed = sorted(json.loads(line)["n"] for line in journal.read_text().splitlines()
+                        if '"failed"' in line)
+        assert failed == sorted(refuse)
+        state["refusing"] = False
+        again = invoke(args, env=env)
+        data = json.loads(again.stdout)
+        assert again.exit_code == 0, again.output
+        assert (data["skipped"], data["succeeded"], data["failed"]) == (22, 3, 0)
+        assert emu.stats.requests["block"] == 22 + 3
+        assert all(emu.stats.writes[("block", n)] == 1 for n in numbers)
+        assert all(emu.fleet.sims[n].blocked for n in numbers)
+    assert state["refused"] == 3
+
+
+def test_a_full_disk_stops_the_run_with_its_summary(invoke: Invoke, emu: Emulator,
+                                                    env: dict[str, str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal write failing with ENOSPC stops the command: exit 1, the summary of
+    what was done, and the error naming the journal; the rest is not attempted."""
+    import errno
+
+    from simapi_async.bulk._journal import Journal
+
+    real_open = Journal.open
+
+    class Full:
+        def __init__(self, real: Any) -> None:
+            self.real, self.room = real, 3
+
+        def write(self, text: str) -> int:
+            if self.room <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.room -= 1
+            return int(self.real.write(text))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    def opening(self: Journal) -> None:
+        real_open(self)
+        self._file = Full(self._file)  # type: ignore[assignment]
+
+    monkeypatch.setattr(Journal, "open", opening)
+    path = numbers_file(tmp_path / "n.txt", emu.fleet.numbers[:20])
+    journal = tmp_path / "j.jsonl"
+    result = invoke(["bulk", "block", path, "--journal", str(journal), "--concurrency", "1",
+                     "--json"], env=env)
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert (data["total"], data["succeeded"], data["not_attempted"]) == (20, 4, 16)
+    assert f"journal {journal} cannot be written: No space left on device" in result.stderr

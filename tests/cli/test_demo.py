@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
+from simapi_async.testing import Emulator
 from tests.cli.conftest import Invoke
 
 
@@ -30,9 +33,21 @@ def test_demo_fast_runs_every_step_and_sums_up(invoke: Invoke, tmp_path: Path) -
     assert rows[1][0] in out  # the first rows are shown
 
 
-def test_demo_prints_no_secret(invoke: Invoke, tmp_path: Path) -> None:
-    """The demo never shows the emulator's password or a token."""
+def test_demo_prints_no_secret(invoke: Invoke, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo never shows the emulator's password or any token the emulator issued."""
+    issued: list[str] = []
+    real_issue = Emulator.issue_token
+
+    def issue(self: Emulator, ttl: float | None = None) -> str:
+        token = real_issue(self, ttl)
+        issued.append(token)
+        return token
+
+    monkeypatch.setattr(Emulator, "issue_token", issue)
     result = invoke(["demo", "--fast", "--sims", "500", "--out-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "demo-password" not in result.output
+    assert len(issued) == 2  # the first login, and the one after the revocation
+    for secret in ("demo-password", *issued):
+        assert secret not in result.output
     assert "Bearer" not in result.output

@@ -131,17 +131,25 @@ async def test_fail_next_other_statuses(emu: Emulator, api: Client,
     assert "Bad Gateway" in r.text
 
 
-async def test_rate_limit(emu: Emulator, api: Client) -> None:
-    """rate_limit: within it X-RateLimit headers; beyond it 429 with Retry-After."""
+async def test_rate_limit(emu: Emulator, api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rate_limit: within it X-RateLimit headers; beyond it 429 with a Retry-After that
+    counts down on the emulator's clock (a fake one here: no wall time involved)."""
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(emulator_module, "_now", lambda: clock["now"])
     emu.faults.rate_limit = 0.1  # one request, then one more every 10 s
     ok = await api("GET", "api/v2/sim/packets")
     assert ok.status == 200
     assert (ok.headers["X-RateLimit-Limit"], ok.headers["X-RateLimit-Remaining"]) == ("1", "0")
     limited = await api("GET", "api/v2/sim/packets")
     assert limited.status == 429
-    assert 9.0 < float(limited.headers["Retry-After"]) <= 10.0
+    assert float(limited.headers["Retry-After"]) == 10.0
     assert limited.headers["X-RateLimit-Remaining"] == "0"
-    assert emu.stats.injected["429"] == 1
+    clock["now"] += 4.0
+    later = await api("GET", "api/v2/sim/packets")
+    assert float(later.headers["Retry-After"]) == pytest.approx(6.0)
+    clock["now"] += 6.0
+    assert (await api("GET", "api/v2/sim/packets")).status == 200
+    assert emu.stats.injected["429"] == 2
 
 
 async def test_latency(emu: Emulator, api: Client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,10 +9,14 @@ import types
 from collections.abc import Callable
 
 import aiohttp
+import pytest
 
 import simapi_async.testing as testing
 from simapi_async.testing import Emulator, Faults, Shapes
 from simapi_async.testing._cli import build_parser, emulator_from_args
+
+#: The emulator `test_simapi_emulator_factory` leaves running, for the test after it.
+_LEFT_RUNNING: list[str] = []
 
 
 async def test_simapi_emulator_fixture(simapi_emulator: Emulator) -> None:
@@ -31,7 +35,23 @@ async def test_simapi_emulator_factory(simapi_emulator_factory: Callable[..., Em
         assert emu.shapes.lists == "bare"
         assert emu.base_url.startswith("http://127.0.0.1:")
     left_running = simapi_emulator_factory(sims=3)
-    await left_running.start()  # the fixture stops it at teardown
+    await left_running.start()  # the fixture stops it at teardown: see the next test
+    async with aiohttp.ClientSession() as http, \
+            http.post(left_running.base_url + "/api/v2/login") as r:
+        assert r.status == 422  # serving (no credentials given)
+    _LEFT_RUNNING.append(left_running.base_url)
+
+
+async def test_simapi_emulator_factory_stopped_what_was_left_running() -> None:
+    """The emulator the previous test left running was stopped by the fixture's
+    teardown: its port refuses connections."""
+    if not _LEFT_RUNNING:
+        pytest.skip("runs after test_simapi_emulator_factory (in file order)")
+    base_url = _LEFT_RUNNING.pop()
+    # A bound on a hang (a socket left listening accepts but never answers), not a timing.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await http.post(base_url + "/api/v2/login")
 
 
 def test_cli_arguments_map_to_emulator() -> None:

@@ -6,8 +6,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from aiohttp import web
 
 import simapi_async as sa
 from simapi_async.bulk import _resolve
@@ -15,17 +17,40 @@ from simapi_async.testing import Emulator, Faults
 
 from .conftest import connected, targets_of
 
+_BOUND = 60.0  # a bound on a hang, never an assertion
+
 
 async def test_5000_targets_concurrency_50_stays_within_bounds() -> None:
-    """5,000 targets at concurrency 50: 5,000 results; ≤ 50 in flight and ≤ 50 connections."""
-    async with Emulator(sims=5000, seed=1, faults=Faults(latency=0.002)) as emu:
+    """5,000 targets at concurrency 50: 5,000 results; exactly 50 in flight at the peak
+    (the first blocks are held until 50 have arrived) and ≤ 50 connections."""
+    emu = Emulator(sims=5000, seed=1)
+    gate = asyncio.Event()
+    held = {"now": 0, "peak": 0}
+
+    @web.middleware
+    async def hold_until_50(request: web.Request, handler: Any) -> web.StreamResponse:
+        if "/sim/block/" not in request.path:
+            return cast(web.StreamResponse, await handler(request))
+        held["now"] += 1
+        held["peak"] = max(held["peak"], held["now"])
+        if held["now"] >= 50:
+            gate.set()
+        try:
+            await gate.wait()
+            return cast(web.StreamResponse, await handler(request))
+        finally:
+            held["now"] -= 1
+
+    emu.app.middlewares.append(hold_until_50)
+    async with emu:
         seen: list[sa.ItemResult] = []
-        async with connected(emu) as api:
+        async with connected(emu) as api, asyncio.timeout(_BOUND):
             report = await api.bulk.block(targets_of(emu), concurrency=50,
                                           on_result=seen.append)
         assert len(seen) == 5000 == report.total == report.succeeded
         assert len({r.target.number for r in seen}) == 5000
-        assert 1 < emu.stats.max_in_flight <= 50
+        assert held["peak"] == 50
+        assert emu.stats.max_in_flight <= 50
         assert emu.stats.connections <= 50
         assert all(s.blocked for s in emu.fleet.sims.values())
 
@@ -275,8 +300,13 @@ async def test_every_bulk_operation_changes_the_fleet(emu: Emulator) -> None:
         assert all(emu.fleet.sims[x].scheduled_packet is not None for x in n)
         assert (await api.bulk.add_small_packet(n)).ok
         assert all(len(emu.fleet.sims[x].small_packets) == 1 for x in n)
+        for x in n:  # what the last two lift
+            emu.fleet.sims[x].finance_blocked = emu.fleet.sims[x].blocked = True
         assert (await api.bulk.unblock_finance(n)).ok
+        assert all(not emu.fleet.sims[x].finance_blocked for x in n)
+        assert all(emu.fleet.sims[x].blocked for x in n)
         assert (await api.bulk.unblock(n)).ok
+        assert all(not emu.fleet.sims[x].blocked for x in n)
 
 
 async def test_bad_operation_arguments_fail_before_any_request(emu: Emulator) -> None:
@@ -324,3 +354,40 @@ async def test_a_burst_of_429s_at_the_end_does_not_stall_the_run(emu: Emulator) 
         emu.fail_next(20, status=429, retry_after=0)
         report = await asyncio.wait_for(api.bulk.block(targets_of(emu, 100), concurrency=20), 60)
     assert report.succeeded == 100
+
+
+async def test_failed_targets_are_retried_from_the_journal_and_done_ones_skipped(
+    tmp_path: Path,
+) -> None:
+    """A run where some targets fail (422, 503 with no retries left) journals them
+    failed; the rerun with that journal sends exactly those again (they succeed now)
+    and skips every one that succeeded."""
+    emu = Emulator(sims=40, seed=5)
+    numbers = emu.fleet.numbers[:30]
+    refuse = {numbers[3]: 422, numbers[11]: 503, numbers[20]: 422}
+    state = {"refusing": True, "refused": 0}
+
+    @web.middleware
+    async def refuse_some(request: web.Request, handler: Any) -> web.StreamResponse:
+        number = request.path.rsplit("/", 1)[-1]
+        if state["refusing"] and "/sim/block/" in request.path and number in refuse:
+            state["refused"] += 1
+            return web.json_response({"message": "not now"}, status=refuse[number])
+        return cast(web.StreamResponse, await handler(request))
+
+    emu.app.middlewares.append(refuse_some)
+    journal = tmp_path / "block.jsonl"
+    async with emu, connected(emu, max_retries=0) as api:
+        targets = targets_of(emu, 30)
+        first = await api.bulk.block(targets, journal=journal)
+        assert (first.succeeded, first.failed) == (27, 3)
+        failed_lines = [json.loads(line) for line in journal.read_text().splitlines()
+                        if '"failed"' in line]
+        assert sorted(line["n"] for line in failed_lines) == sorted(refuse)
+        state["refusing"] = False
+        again = await api.bulk.block(targets, journal=journal)
+    assert (again.skipped, again.succeeded, again.failed) == (27, 3, 0)
+    assert state["refused"] == 3  # the first run's failures, refused before processing
+    assert emu.stats.requests["block"] == 27 + 3  # the rerun sent those 3 and no other
+    assert all(emu.stats.writes[("block", n)] == 1 for n in numbers)
+    assert all(emu.fleet.sims[n].blocked for n in numbers)

@@ -26,13 +26,25 @@ async def test_transient_statuses_are_retried(emu: Emulator, status: int) -> Non
 
 
 async def test_html_502_pages_are_survived_and_reported() -> None:
-    """502 HTML pages are retried; when they persist, ServerError names the status."""
+    """502 HTML pages are retried (the login's and a call's: two attempts each with
+    max_retries=1); when they persist, ServerError names the status."""
     emu = Emulator(sims=10, faults=Faults(error_rate_502_html=1.0))
     async with emu, connected(emu, max_retries=1) as api:
         with pytest.raises(sa.AuthenticationError) as info:
             await api.sims.get(emu.fleet.numbers[0])
         assert isinstance(info.value.__cause__, sa.ServerError)
         assert "502" in str(info.value)
+        assert api.stats.retries == 1
+        assert emu.stats.injected["502"] == 2
+        emu.faults.error_rate_502_html = 0.0
+        await api.authenticate()
+        emu.faults.error_rate_502_html = 1.0
+        with pytest.raises(sa.ServerError) as call_info:
+            await api.sims.get(emu.fleet.numbers[0])
+        assert call_info.value.status == 502
+        assert api.stats.retries == 2
+        assert emu.stats.injected["502"] == 4
+        assert emu.stats.requests["get_sim"] == 2
 
 
 async def test_revoked_token_causes_one_relogin_for_many_calls(emu: Emulator) -> None:

@@ -19,9 +19,9 @@ LUHN_ICCID = "8970199220150123454"  # same prefix, correct check digit
 
 @pytest.fixture(autouse=True)
 def _forget_luhn_warnings() -> Iterator[None]:
-    v._LUHN_WARNED.clear()
+    v._LUHN_FAILURES.clear()
     yield
-    v._LUHN_WARNED.clear()
+    v._LUHN_FAILURES.clear()
 
 
 def _rejects(func: object, value: object, name: str, **kwargs: object) -> InvalidInputError:
@@ -137,6 +137,33 @@ def test_number_reason_says_what_is_wrong(value: str, fragment: str) -> None:
     assert fragment in _rejects(v.normalize_number, value, "number").reason
 
 
+@pytest.mark.parametrize("value", ["7918111111", "8918111111", "7 918 111-11-1",
+                                   "791-811-11-11", 7918111111, 8121234567])
+def test_ten_digits_starting_with_7_or_8_are_ambiguous(value: object) -> None:
+    """Ten digits starting with 7 or 8 (an 11-digit number one digit short) are refused
+    with a reason saying why, instead of becoming 77918111111 and reaching a stranger."""
+    error = _rejects(v.normalize_number, value, "number")
+    assert "ambiguous" in error.reason
+    assert "one digit short" in error.reason
+
+
+@pytest.mark.parametrize("value", ["0918111111", "1918111111", "5918111111", "6918111111"])
+def test_ten_digits_starting_with_no_russian_code_are_refused(value: str) -> None:
+    """Ten digits whose first digit begins no Russian code (0, 1, 2, 5, 6) are refused."""
+    assert "no Russian code starts with" in _rejects(v.normalize_number, value, "number").reason
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("9181111111", "79181111111"),   # mobile (DEF 9xx)
+    ("4951234567", "74951234567"),   # Moscow
+    ("3432123456", "73432123456"),   # Yekaterinburg
+    (9181111111, "79181111111"),
+])
+def test_ten_digits_of_a_russian_code_get_the_country_code(value: object, expected: str) -> None:
+    """Ten digits starting with 9 (mobile) or 3/4 (area codes) are the number without +7."""
+    assert v.normalize_number(value) == expected
+
+
 def test_numbers_dedupes_keeping_first_seen_order() -> None:
     """Repeats (in any spelling) are dropped and first-seen order is kept."""
     values = ["8 900 000-00-02", CANONICAL, "+7 900 000 00 02", 79181111111, "9000000003"]
@@ -217,7 +244,7 @@ def test_iccid_strict_rejects_failed_luhn() -> None:
 
 
 def test_iccid_failed_luhn_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
-    """Without strict, a failed Luhn check is accepted and logged once per ICCID."""
+    """Without strict, a failed Luhn check is accepted and logged once at WARNING."""
     with caplog.at_level(logging.WARNING, logger="simapi_async"):
         assert v.normalize_iccid(DOCS_ICCID) == DOCS_ICCID
         assert v.normalize_iccid(int(DOCS_ICCID)) == DOCS_ICCID
@@ -227,15 +254,20 @@ def test_iccid_failed_luhn_logs_one_warning(caplog: pytest.LogCaptureFixture) ->
     assert DOCS_ICCID in records[0].getMessage()
 
 
-def test_iccid_warning_memory_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
-    """The set of already-reported ICCIDs never grows past its cap."""
-    base = DOCS_ICCID[:-4]
-    with caplog.at_level(logging.ERROR, logger="simapi_async"):
-        for i in range(v._LUHN_WARNED_MAX + 10):
-            iccid = f"{base}{i:04d}"
-            if not v.luhn_ok(iccid):
-                v.normalize_iccid(iccid)
-    assert 0 < len(v._LUHN_WARNED) <= v._LUHN_WARNED_MAX
+def test_a_fleet_failing_luhn_is_one_warning_and_debug_details(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """5,000 different ICCIDs failing Luhn give one WARNING for the process, one DEBUG line
+    each, and a count (luhn_failures)."""
+    base = DOCS_ICCID[:-5]
+    failing = [i for i in (f"{base}{n:05d}" for n in range(6000)) if not v.luhn_ok(i)][:5000]
+    with caplog.at_level(logging.DEBUG, logger="simapi_async"):
+        for iccid in failing:
+            v.normalize_iccid(iccid)
+    levels = [r.levelno for r in caplog.records if r.name == "simapi_async"]
+    assert levels.count(logging.WARNING) == 1
+    assert levels.count(logging.DEBUG) == 4999
+    assert v.luhn_failures() == 5000
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,22 @@ def test_a_started_line_without_an_outcome_reads_as_unknown(tmp_path: Path) -> N
     assert "79000000003" not in state.unknown
     assert "79000000003" not in state.done
     assert state.finished == 2
+
+
+def test_the_engines_own_lines_for_invalid_inputs_are_not_unreadable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A journal line recording an invalid input (written by the engine itself) reads back
+    as an invalid input, not as an unreadable line: no warning."""
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, "block", {})
+    journal.open()
+    error = sa.InvalidInputError("number", "12345", "has 5 digits")
+    journal.record(ItemResult(sa.Target("12345"), False, error, outcome=FAILED))
+    journal.record(_result("79000000001", OK))
+    journal.close()
+    with caplog.at_level(logging.WARNING, logger="simapi_async"):
+        state = Journal(path, "block", {}).load()
+    assert (state.invalid, state.torn, state.finished) == (1, 0, 1)
+    assert not caplog.records
+

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import simapi_async as sa
 from simapi_async.destinations import COLUMNS
 from simapi_async.testing import Emulator
 
+from ..fleet.conftest import pg_url, postgres_server  # noqa: F401  (a real PostgreSQL)
 from ..helpers import connected
 
 FIRST = dt.date(2026, 10, 1)
@@ -84,8 +85,7 @@ async def read_back(kind: str, dest: str) -> Rows:
 
 
 @pytest.fixture(params=["parquet", "duckdb", "postgres"])
-async def destination(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
-        tuple[str, str]]:
+def destination(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(kind, DEST) of an empty destination of each kind."""
     kind = request.param
     if kind == "parquet":
@@ -94,7 +94,7 @@ async def destination(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         pytest.importorskip("duckdb")
         yield kind, str(tmp_path / "cdr.duckdb")
     else:
-        yield kind, await request.getfixturevalue("fresh_pg_url")
+        yield kind, request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
@@ -189,7 +189,3 @@ async def test_progress_tells_days_records_and_bytes(emu, tmp_path):
     assert seen[-1].records == len(expected(emu, FIRST, FIRST + dt.timedelta(days=2)))
     assert seen[-1].bytes > 0 and seen[0].bytes < seen[-1].bytes
 
-
-@pytest.fixture
-def fresh_pg_url() -> str:
-    pytest.skip("PostgreSQL fixtures not merged yet")

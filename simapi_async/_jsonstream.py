@@ -90,10 +90,7 @@ class ListDecoder:
     def close(self) -> Any:
         """The end of the body: the envelope with the remaining items as its array (for
         `unwrap_list`), or the whole decoded body when it could not be streamed."""
-        if self._mode == "items":
-            text = self._head + b"[" + self._buf
-        else:
-            text = self._buf
+        text = self._head + b"[" + self._buf if self._mode == "items" else self._buf
         self._buf = b""
         if not text.strip():
             return None

@@ -11,6 +11,7 @@ directory names (hive partitioning), as pyarrow, DuckDB and polars read it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -133,7 +134,5 @@ def _fsync(path: Path) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # a file system that cannot fsync a directory
         _fsync(path)
-    except OSError:  # a file system that cannot fsync a directory
-        pass

@@ -23,7 +23,7 @@ import attrs
 from .._exceptions import InvalidInputError
 from .._jsonstream import BYTES_READ
 from .._validation import normalize_inn, normalize_numbers, to_date
-from ..destinations import Destination, Row, open_destination
+from ..destinations import Row, open_destination
 
 if TYPE_CHECKING:
     from .cdr import CdrResource
@@ -114,7 +114,7 @@ async def sync_cdr(
             for done in range(total):
                 day = first + dt.timedelta(days=done)
                 batches = _batches(cdr, day, wanted, client)
-                async with contextlib.aclosing(batches):
+                async with contextlib.aclosing(batches):  # type: ignore[type-var]
                     count = await destination.replace_day(day, batches, scope)
                 records += count
                 mark = day if mark is None else max(mark, day)

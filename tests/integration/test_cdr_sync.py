@@ -187,5 +187,6 @@ async def test_progress_tells_days_records_and_bytes(emu, tmp_path):
                            dt.timedelta(days=2), on_progress=seen.append)
     assert [(p.days_done, p.days_total) for p in seen] == [(1, 3), (2, 3), (3, 3)]
     assert seen[-1].records == len(expected(emu, FIRST, FIRST + dt.timedelta(days=2)))
-    assert seen[-1].bytes > 0 and seen[0].bytes < seen[-1].bytes
+    assert seen[-1].bytes > 0
+    assert seen[0].bytes < seen[-1].bytes
 

@@ -50,7 +50,8 @@ def test_items_come_out_before_the_body_ends() -> None:
     body = json.dumps({"data": RECORDS}).encode()
     decoder = ListDecoder(loads)
     first = decoder.feed(body[: len(body) // 2])
-    assert decoder.streaming and 10 < len(first) < len(RECORDS)
+    assert decoder.streaming
+    assert 10 < len(first) < len(RECORDS)
 
 
 def test_the_envelope_keeps_paging_and_success() -> None:

@@ -190,3 +190,26 @@ async def test_progress_tells_days_records_and_bytes(emu, tmp_path):
     assert seen[-1].bytes > 0
     assert seen[0].bytes < seen[-1].bytes
 
+
+
+async def test_a_day_that_fails_halfway_is_left_as_it_was(emu, destination):
+    """A failure while a day's records are being written (after a first batch) leaves that
+    day's old records and the watermark untouched."""
+    from simapi_async.destinations import open_destination
+
+    kind, dest = destination
+    async with connected(emu) as api:
+        await api.cdr.sync(dest, date_from=FIRST, date_until=FIRST + dt.timedelta(days=1))
+    before = await read_back(kind, dest)
+    target = open_destination(dest)
+    mark = await target.watermark("all")
+
+    async def broken() -> AsyncIterator[list[tuple[Any, ...]]]:
+        yield [(FIRST, "79180000000", 0, None, None, 1, None, None, None, None, None)]
+        raise OSError("the disk is full")
+
+    with pytest.raises(OSError, match="disk is full"):
+        await target.replace_day(FIRST, broken(), "all")
+    assert await target.watermark("all") == mark
+    await target.aclose()
+    assert await read_back(kind, dest) == before

@@ -7,7 +7,7 @@
    server process streams one answer of N records (1 GB at 5,000,000); the client
    process reports records/s and its peak RSS. Next to it, today's whole-body decode
    (``api.request`` + `structure_list`, `max_response_bytes` raised) at sizes it can hold.
-3. **Sync**: ``api.cdr.sync`` of 30 days × 5,000 SIMs from the emulator (own process)
+3. **Sync**: ``api.cdr.sync`` of 30 days x 5,000 SIMs from the emulator (own process)
    into a Parquet dataset, a DuckDB file and PostgreSQL (a throwaway cluster, when the
    binaries are there): records/s.
 
@@ -127,7 +127,7 @@ async def _client(mode: str, port: int, records: int) -> dict[str, Any]:
     rss0 = _peak_rss_mb()
     url = f"http://127.0.0.1:{port}"
     limit = 1 << 40 if mode == "whole" else 32 << 20  # stream: the default 32 MiB stays
-    async with sa.AsyncSession(url, token="bench", timeout=600,
+    async with sa.AsyncSession(url, token="bench", timeout=600,  # noqa: S106 - a stub server
                                max_response_bytes=limit) as api:
         started = time.perf_counter()
         count = volume = 0
@@ -205,7 +205,7 @@ def syncs(sims: int, days: int) -> list[dict[str, Any]]:
                     pg = PostgresServer(bindir)
                     pg.start()
                     dests["postgres"] = pg.url()
-            except Exception as exc:  # noqa: BLE001 - a benchmark without PostgreSQL
+            except Exception as exc:  # a benchmark without PostgreSQL
                 results.append({"dest": "postgres", "failed": repr(exc)})
             for kind, dest in dests.items():
                 out = subprocess.run([sys.executable, "-m", "benchmarks.cdr_stream", "_sync",

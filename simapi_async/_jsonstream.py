@@ -66,6 +66,11 @@ class ListDecoder:
         self._size = 0
 
     @property
+    def where(self) -> str:
+        """Where the items are: ``""`` (a bare array) or ``"data"``."""
+        return "data" if self._head else ""
+
+    @property
     def streaming(self) -> bool:
         """True once the item array was found (items come out before `close()`)."""
         return self._mode == "items"

@@ -253,6 +253,7 @@ class CdrResource(Resource):
             asked = params if page == 1 else {**params, "page": page}
             decoder = ListDecoder(loads, max_whole_bytes=limit)
             kept: list[InternetCdr] | None = []
+            seen = 0
             counter = BYTES_READ.get()
             async with stream("cdr_internet", asked) as chunks:
                 async for chunk in chunks:
@@ -261,7 +262,8 @@ class CdrResource(Resource):
                     items = decoder.feed(chunk)
                     if not items:
                         continue
-                    got = structure_list(items, InternetCdr)
+                    got = structure_list(items, InternetCdr, where=decoder.where, start=seen)
+                    seen += len(got)
                     if page == 1:
                         await feed.put(got)
                     if kept is not None:
@@ -270,7 +272,7 @@ class CdrResource(Resource):
                             kept = None  # too big to compare: no server pages that much
                 body = decoder.close()
             items, info = unwrap_list(body)
-            got = structure_list(items, InternetCdr, where=info.where, body=body)
+            got = structure_list(items, InternetCdr, where=info.where, body=body, start=seen)
             if page == 1:
                 await feed.put(got)
                 if not info.more_pages:

@@ -23,6 +23,7 @@ from ._session import AsyncSession, SessionStats
 from ._version import __version__
 from .bulk import BulkProgress, BulkReport, ItemResult, Target
 from .models import InternetCdr, OperationResult, Packet, Page, Sim, SmallPacket
+from .resources._sync import SyncProgress, SyncReport
 
 _setup_logging()
 
@@ -54,6 +55,8 @@ __all__ = [
     "Sim",
     "SimApiError",
     "SmallPacket",
+    "SyncProgress",
+    "SyncReport",
     "Target",
     "UnprocessableEntityError",
     "__version__",

@@ -368,15 +368,16 @@ def structure_one(obj: Any, cls: type[T], *, where: str = "", body: Any = None) 
 
 
 def structure_list(
-    items: list[Any], cls: type[T], *, where: str = "data", body: Any = None
+    items: list[Any], cls: type[T], *, where: str = "data", body: Any = None, start: int = 0
 ) -> list[T]:
     """Models from a list of objects, fast (one hook lookup, no per-item ``try``).
 
-    An error names the item, e.g. ``data[3].started_at``.
+    An error names the item, e.g. ``data[3].started_at`` (`start`: the index of
+    ``items[0]`` in the answer, for items decoded a part at a time).
     """
     hook = converter.get_structure_hook(cls)
     try:
         return [hook(x, cls) for x in items]
     except ResponseFormatError as exc:
         index = _failing_index(hook, items)
-        raise _final(exc, f"{where}[{index}]", items if body is None else body) from exc
+        raise _final(exc, f"{where}[{index + start}]", items if body is None else body) from exc

@@ -7,6 +7,7 @@ retry) → aiohttp → status / body → the caller's converter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import ipaddress
 import json
@@ -15,7 +16,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Final, Self
@@ -691,6 +692,84 @@ class AsyncSession:
                 attempt, (time.perf_counter() - started) * 1000.0,
             )
         return status, raw, resp_headers
+
+    @contextlib.asynccontextmanager
+    async def _stream(
+        self, operation: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The body of a 2xx answer to the GET `operation`, as chunks while it arrives (a
+        CDR answer may be far bigger than `max_response_bytes`; the caller bounds what it
+        keeps). Opening goes the way of `request`: rate limit, login, one re-login on a
+        401, retries until a 2xx's headers arrive; an error status is raised as there.
+        The read timeout applies per chunk, not to the whole body. A connection lost while
+        the body arrives is an `APIConnectionError` (not retried: records were handed out).
+        """
+        endpoint = self._endpoints[operation]
+        path, query, _ = endpoint.build(params)
+        url = self._base + path
+        t = self._timeout
+        timeout = aiohttp.ClientTimeout(total=None, connect=t.connect or t.total,
+                                        sock_read=t.sock_read or t.total)
+        method = endpoint.method
+
+        def failed(exc: BaseException, during: str) -> SimApiError:
+            shown = self._show(url, query)
+            cls = APITimeoutError if isinstance(exc, TimeoutError) else APIConnectionError
+            return cls(f"{during} {method} {shown}: {type(exc).__name__}: "
+                       f"{scrub(str(exc), self._secrets)}", method=method, url=shown,
+                       reached_server=None)
+
+        async def open_once(token: str) -> aiohttp.ClientResponse:
+            call = CALL_STATS.get()
+            if call is not None and call.limiter is not None:
+                await call.limiter.acquire()
+            if self._pacer.engaged:
+                await self._pacer.acquire()
+            if call is not None:
+                call.attempts += 1
+            headers = CIMultiDict(self._headers)
+            headers["Authorization"] = "Bearer " + token
+            self._requests += 1
+            try:
+                resp = await self._client().request(
+                    method, self._urls.build(url, query), data=None, headers=headers,
+                    allow_redirects=False, timeout=timeout,
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise failed(exc, "request failed:") from safe_cause(exc, self._secrets)
+            self._pacer.observe(resp.status, resp.headers)
+            return resp
+
+        async def attempt() -> aiohttp.ClientResponse:
+            current = self._tokens.current()
+            token, generation = current if current is not None else await self._tokens.get()
+            resp = await open_once(token)
+            if resp.status == 401 and self._tokens.can_login:
+                resp.release()
+                self._relogins += 1
+                self._tokens.invalidate(generation)
+                resp = await open_once((await self._tokens.get())[0])
+            if not 200 <= resp.status < 300:
+                try:
+                    raw = await self._read(resp)
+                finally:
+                    resp.release()
+                raise self._status_error(method, url, resp.status, raw, resp.headers)
+            return resp
+
+        resp = await self._retrier.call(attempt, retry_safe=endpoint.retry_safe)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in resp.content.iter_chunked(262144):
+                    yield chunk
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise failed(exc, "connection lost reading") from safe_cause(exc, self._secrets)
+
+        try:
+            yield chunks()
+        finally:
+            resp.release()
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         """The body, refusing to hold more than `max_response_bytes` in memory."""

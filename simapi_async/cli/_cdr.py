@@ -23,6 +23,7 @@ from .._exceptions import InvalidInputError
 from .._session import AsyncSession
 from .._validation import date_range
 from ..models import InternetCdr
+from ..resources._sync import SyncProgress
 from ._common import (
     EXIT_OK,
     ConfigError,
@@ -35,7 +36,7 @@ from ._common import (
 from ._progress import CountProgressView
 from ._writers import FORMATS, RecordWriter, make_writer, require_pyarrow
 
-__all__ = ["cdr", "export_cdr"]
+__all__ = ["cdr", "export_cdr", "sync_command"]
 
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
              ".parquet": "parquet", ".pq": "parquet"}
@@ -73,7 +74,8 @@ def export(ctx: click.Context, date_from: str, date_to: str | None, numbers: tup
     Example:
       simapi cdr export --from 2025-03-01 --to 2025-03-31 --inn 7707083893 --out march.parquet
     """
-    fmt = fmt or _SUFFIXES.get(Path(out).suffix.lower(), "csv")
+    fmt = fmt or _format_of(out)
+    _check_out(out)
     if fmt == "parquet":
         if out == "-":
             raise ConfigError("--format parquet cannot go to stdout; give --out FILE")
@@ -93,6 +95,98 @@ def export(ctx: click.Context, date_from: str, date_to: str | None, numbers: tup
         return EXIT_OK
 
     run_async(main)
+
+
+@cdr.command("sync")
+@click.option("--to", "dest", required=True, metavar="DEST",
+              help="A directory (Parquet dataset), a postgresql:// URL or a FILE.duckdb.")
+@click.option("--from", "date_from", metavar="DATE",
+              help="First day; needed by the first sync [default: the watermark minus "
+                   "--lookback-days].")
+@click.option("--until", "date_until", metavar="DATE",
+              help="Last day, inclusive [default: yesterday].")
+@click.option("--lookback-days", type=click.IntRange(0, 366), default=2, show_default=True,
+              help="Days before the watermark read again (late records).")
+@click.option("--inn", help="Only this client's numbers (its INN).")
+@click.option("--number", "numbers", multiple=True, metavar="NUMBER",
+              help="Only this number (repeat the option for several).")
+@click.option("--table", help="PostgreSQL / DuckDB table [default: simapi_internet_cdr].")
+@connection_options
+@click.pass_context
+def sync_command(ctx: click.Context, dest: str, date_from: str | None, date_until: str | None,
+                 lookback_days: int, inn: str | None, numbers: tuple[str, ...],
+                 table: str | None) -> None:
+    """Bring the warehouse DEST up to date with internet CDR, day by day.
+
+    Each day replaces what DEST held for it (one transaction or one renamed file), and
+    DEST keeps its own watermark, so a rerun or a crash never leaves a duplicate or a hole.
+
+    \b
+    Example (nightly):
+      simapi cdr sync --to postgresql://etl@db/warehouse
+      simapi cdr sync --to ./cdr --from 2026-10-01      # the first run
+    """
+    from ..destinations import open_destination
+
+    try:
+        open_destination(dest, table=table)  # a bad DEST or missing extra: before any request
+    except InvalidInputError as exc:
+        raise ConfigError(str(exc)) from None
+    api = connect(ctx)
+    err = make_console(stderr=True)
+
+    def progress(p: SyncProgress) -> None:
+        err.print(Text(f"{p.day}  {p.day_records:>9,} records   day {p.days_done}/"
+                       f"{p.days_total}   {p.records_per_second:,.0f} records/s   "
+                       f"{p.bytes / 1e6:,.1f} MB"), soft_wrap=True)
+
+    async def main() -> int:
+        async with api:
+            try:
+                report = await api.cdr.sync(dest, date_from=date_from, date_until=date_until,
+                                            lookback_days=lookback_days, inn=inn,
+                                            numbers=list(numbers) or None, table=table,
+                                            on_progress=progress)
+            except InvalidInputError as exc:
+                raise ConfigError(str(exc)) from None
+        if report.days == 0:
+            err.print(Text(f"up to date: nothing after {report.watermark} to sync up to "
+                           f"{report.date_until}"), soft_wrap=True)
+        else:
+            err.print(Text(f"synced {report.days} days ({report.date_from}.."
+                           f"{report.date_until}), {report.records:,} records, "
+                           f"{report.bytes / 1e6:,.1f} MB in {report.elapsed:.1f}s"),
+                      soft_wrap=True)
+        return EXIT_OK
+
+    run_async(main)
+
+
+def _format_of(out: str) -> str:
+    """The format --out's suffix names (csv without a suffix); an unknown one is refused."""
+    suffix = Path(out).suffix.lower() if out != "-" else ""
+    if not suffix:
+        return "csv"
+    try:
+        return _SUFFIXES[suffix]
+    except KeyError:
+        known = ", ".join(sorted(_SUFFIXES))
+        raise ConfigError(f"--out {out}: {suffix} is not a format this command writes "
+                          f"({known}); give --format csv, jsonl or parquet") from None
+
+
+def _check_out(out: str) -> None:
+    """Refuse, before any request, an --out that cannot be written."""
+    if out == "-":
+        return
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give a file name in it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ConfigError(f"--out {out}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"--out {out}: the directory {parent} is not writable")
 
 
 async def export_cdr(api: AsyncSession, date_from: str, date_to: str, out: str, fmt: str, *,
@@ -147,6 +241,9 @@ async def export_cdr(api: AsyncSession, date_from: str, date_to: str, out: str, 
             part.unlink(missing_ok=True)
     elapsed = time.monotonic() - started
     where = "stdout" if to_stdout else out
+    if count == 0:
+        err.print(Text(f"no records for {first}..{last} (check --inn / --number and the "
+                       "dates)"), soft_wrap=True)
     err.print(Text(f"wrote {count:,} records ({first}..{last}, {fmt}) to {where} "
                    f"in {elapsed:.1f}s"), soft_wrap=True)
     return count

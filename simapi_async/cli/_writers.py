@@ -2,7 +2,9 @@
 
 Parquet needs pyarrow (``pip install 'simapi_async[parquet]'``); records are buffered by
 column and written one row group at a time, so memory holds one row group, not the export.
-Times go to Parquet as UTC timestamps (a record without a time zone is taken as UTC).
+Times go to Parquet as UTC timestamps (a record without a time zone is taken as UTC);
+CSV and JSON Lines keep the server's offset. Every format also has ``date``: the server's
+local day of the session (`InternetCdr.date`), so grouping by day is the same everywhere.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ._common import ConfigError
 __all__ = ["FIELDS", "FORMATS", "RecordWriter", "make_writer", "require_pyarrow"]
 
 FIELDS: Final = ("number", "started_at", "ended_at", "volume_bytes", "upload_bytes",
-                 "download_bytes", "apn", "imsi", "iccid")
+                 "download_bytes", "apn", "imsi", "iccid", "date")
 FORMATS: Final = ("csv", "jsonl", "parquet")
 
 
@@ -34,8 +36,9 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _row(r: InternetCdr) -> tuple[Any, ...]:
+    day = r.date
     return (r.number, _iso(r.started_at), _iso(r.ended_at), r.volume_bytes, r.upload_bytes,
-            r.download_bytes, r.apn, r.imsi, r.iccid)
+            r.download_bytes, r.apn, r.imsi, r.iccid, None if day is None else day.isoformat())
 
 
 class CsvWriter:
@@ -99,7 +102,7 @@ class ParquetWriter:
             ("number", pa.string()), ("started_at", stamp), ("ended_at", stamp),
             ("volume_bytes", pa.int64()), ("upload_bytes", pa.int64()),
             ("download_bytes", pa.int64()), ("apn", pa.string()), ("imsi", pa.string()),
-            ("iccid", pa.string()),
+            ("iccid", pa.string()), ("date", pa.date32()),
         ])
         self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
         self._size = row_group_size
@@ -117,6 +120,7 @@ class ParquetWriter:
         c[6].append(record.apn)
         c[7].append(record.imsi)
         c[8].append(record.iccid)
+        c[9].append(record.date)
         if len(c[0]) >= self._size:
             self._flush()
 

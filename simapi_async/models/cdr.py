@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import attrs
@@ -30,3 +30,10 @@ class InternetCdr:
     imsi: str | None = None
     iccid: str | None = None
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def date(self) -> date | None:
+        """The server's local day of the session: `started_at`'s calendar date in the
+        offset the server sent (``2026-11-01T00:03+03:00`` is November 1st, though it is
+        October 31st in UTC). Exports and syncs write it as the ``date`` column."""
+        return None if self.started_at is None else self.started_at.date()

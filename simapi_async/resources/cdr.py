@@ -13,15 +13,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any, Final
 
+from .._config import DEFAULT_MAX_RESPONSE_BYTES
 from .._converter import structure_list
 from .._envelopes import PageRepeats, unwrap_list
+from .._jsonstream import BYTES_READ, ListDecoder, loads
 from .._validation import check_positive_int, date_range, normalize_inn, normalize_numbers
 from ..models import InternetCdr
 from ._base import Resource
+from ._sync import SyncProgress, SyncReport, sync_cdr
 
 __all__ = ["CdrResource"]
 
@@ -33,6 +37,59 @@ MAX_CONCURRENCY: Final = 64
 MAX_WINDOW_DAYS: Final = 366
 
 _Unit = tuple[int, int, dict[str, Any]]  # (window index, batch index, request params)
+
+#: A window answered by one request is sorted by `started_at` when it holds up to this
+#: many records; past that its records are passed on in the server's order as they
+#: arrive (the server sends them in time order), so memory stays bounded at any size.
+SORT_BUFFER: Final = 20_000
+#: Record batches read ahead of the consumer for the window being yielded.
+_AHEAD: Final = 4
+#: Page 1 is kept (to tell a repeated page) only up to this many records.
+_KEEP_FOR_REPEATS: Final = 10_000
+
+
+class _Feed:
+    """Record batches of one request, from the task reading it to the consumer.
+
+    A feed of a window fetched ahead keeps what arrives (as before: bounded by the windows
+    fetched ahead); once claimed (its window is being yielded) the reader waits while
+    `_AHEAD` batches are not taken yet, so a huge answer is never held whole.
+    """
+
+    __slots__ = ("_batches", "_claimed", "_room", "_wake")
+
+    def __init__(self, wake: asyncio.Event) -> None:
+        self._batches: deque[list[InternetCdr]] = deque()
+        self._claimed = False
+        self._room = asyncio.Event()
+        self._room.set()
+        self._wake = wake
+
+    async def put(self, batch: list[InternetCdr]) -> None:
+        if batch:
+            self._batches.append(batch)
+            self._wake.set()
+        while self._claimed and len(self._batches) >= _AHEAD:
+            self._room.clear()
+            await self._room.wait()
+
+    def claim(self) -> None:
+        self._claimed = True
+        if len(self._batches) < _AHEAD:
+            self._room.set()
+
+    def take(self) -> list[InternetCdr] | None:
+        if not self._batches:
+            return None
+        batch = self._batches.popleft()
+        if len(self._batches) < _AHEAD:
+            self._room.set()
+        return batch
+
+    def drain(self) -> list[InternetCdr]:
+        out = [r for batch in self._batches for r in batch]
+        self._batches.clear()
+        return out
 
 
 class CdrResource(Resource):
@@ -74,45 +131,171 @@ class CdrResource(Resource):
         client = None if inn is None else normalize_inn(inn)
         return self._stream(_units(start, end, days, batches, client), len(batches), limit)
 
+    async def sync(
+        self,
+        dest: Any,
+        *,
+        date_from: Any = None,
+        date_until: Any = None,
+        lookback_days: int = 2,
+        numbers: Sequence[str | int] | None = None,
+        inn: str | None = None,
+        table: str | None = None,
+        on_progress: Callable[[SyncProgress], Awaitable[None] | None] | None = None,
+    ) -> SyncReport:
+        """Bring the warehouse `dest` up to date with internet CDR, day by day.
+
+        `dest`: a directory (a hive-partitioned Parquet dataset, ``date=YYYY-MM-DD/``), a
+        ``postgresql://…`` URL (table `table`, default ``simapi_internet_cdr``) or a path
+        ending in ``.duckdb``. The destination keeps its own watermark (the last complete
+        day); a run fetches from `lookback_days` before it (late records) — or from
+        `date_from` when given, which the first sync into an empty destination needs — to
+        `date_until` (inclusive; yesterday by default). Each day replaces what the
+        destination held for it in one atomic step, so reruns, overlaps and crashes leave
+        no duplicate and no hole. A destination holds one selection (`numbers`/`inn`);
+        another selection is refused. `on_progress` (a function or coroutine function)
+        gets a `SyncProgress` after each day. Returns a `SyncReport`.
+        """
+        return await sync_cdr(self, dest, date_from=date_from, date_until=date_until,
+                              lookback_days=lookback_days, numbers=numbers, inn=inn,
+                              table=table, on_progress=on_progress)
+
     async def _stream(
         self, units: Iterator[_Unit], per_window: int, concurrency: int
     ) -> AsyncIterator[InternetCdr]:
         if per_window == 0:
             return
-        parts: dict[int, list[list[InternetCdr] | None]] = {}
-        running: dict[asyncio.Task[list[InternetCdr]], tuple[int, int]] = {}
+        feeds: dict[int, list[tuple[_Feed, asyncio.Task[None]]]] = {}
+        running: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+        wake = asyncio.Event()
+
+        def landed(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failures.append(task.exception())  # type: ignore[arg-type]
+            wake.set()
+
         upcoming = next(units, None)
         current = 0
+        held: list[InternetCdr] = []
+        passing = False  # the window's answer outgrew SORT_BUFFER: records go as they come
         try:
             while True:
                 while (upcoming is not None and len(running) < concurrency
                        and upcoming[0] <= current + concurrency):
                     window, batch, params = upcoming
+                    feed = _Feed(wake)
                     task = asyncio.create_task(
-                        self._fetch(params),
+                        self._fill(params, feed),
                         name=f"simapi cdr {params['from']}..{params['to']} #{batch}",
                     )
-                    running[task] = (window, batch)
-                    parts.setdefault(window, [None] * per_window)
+                    running.add(task)
+                    task.add_done_callback(landed)
+                    feeds.setdefault(window, []).append((feed, task))
                     upcoming = next(units, None)
-                slots = parts.get(current)
-                if slots is not None and all(s is not None for s in slots):
-                    del parts[current]
-                    for record in _merged(slots):
+                if failures:
+                    raise failures[0]  # a failure ends the stream
+                unit = feeds.get(current)
+                if unit is None:
+                    if upcoming is None:
+                        return
+                elif per_window == 1:
+                    feed, task = unit[0]
+                    feed.claim()
+                    got = feed.take()
+                    if got is not None:
+                        if passing:
+                            for record in got:
+                                yield record
+                        else:
+                            held.extend(got)
+                            if len(held) > SORT_BUFFER:
+                                for record in _merged([held]):
+                                    yield record
+                                held, passing = [], True
+                        continue
+                    if task.done() and task not in running:
+                        task.result()
+                        for record in _merged([held]):
+                            yield record
+                        held, passing = [], False
+                        del feeds[current]
+                        current += 1
+                        continue
+                elif len(unit) == per_window and all(task.done() for _, task in unit):
+                    for _, task in unit:
+                        task.result()
+                    parts = [r for feed, _ in unit for r in feed.drain()]
+                    del feeds[current]
+                    for record in _merged([parts]):
                         yield record
                     current += 1
                     continue
-                if not running:
-                    return
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    window, batch = running.pop(task)
-                    parts[window][batch] = task.result()  # a failure ends the stream
+                wake.clear()
+                await wake.wait()
         finally:
             for task in running:
                 task.cancel()
             if running:  # wait for them to end, so none is left pending
                 await asyncio.gather(*running, return_exceptions=True)
+
+    async def _fill(self, params: dict[str, Any], feed: _Feed) -> None:
+        """Read one (window, batch) into `feed`: as the body arrives when the session can
+        stream (`AsyncSession`), else from `request` (a fake, a custom requester)."""
+        stream = getattr(self._session, "_stream", None)
+        if stream is None:
+            await feed.put(await self._fetch(params))
+            return
+        limit = getattr(self._session, "_max_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        pages = PageRepeats()
+        page = 1
+        while True:
+            asked = params if page == 1 else {**params, "page": page}
+            decoder = ListDecoder(loads, max_whole_bytes=limit)
+            kept: list[InternetCdr] | None = []
+            seen = 0
+            counter = BYTES_READ.get()
+            async with stream("cdr_internet", asked) as chunks:
+                async for chunk in chunks:
+                    if counter is not None:
+                        counter[0] += len(chunk)
+                    items = decoder.feed(chunk)
+                    if not items:
+                        continue
+                    got = structure_list(items, InternetCdr, where=decoder.where, start=seen)
+                    seen += len(got)
+                    if page == 1:
+                        await feed.put(got)
+                    if kept is not None:
+                        kept.extend(got)
+                        if page == 1 and len(kept) > _KEEP_FOR_REPEATS:
+                            kept = None  # too big to compare: no server pages that much
+                body = decoder.close()
+            items, info = unwrap_list(body)
+            got = structure_list(items, InternetCdr, where=info.where, body=body, start=seen)
+            if page == 1:
+                await feed.put(got)
+                if not info.more_pages:
+                    return
+                if kept is None:
+                    return
+                pages.repeats(tuple(kept + got))
+                page = 2 if info.page is None else info.page + 1
+                continue
+            assert kept is not None
+            got = kept + got
+            if (info.page not in (None, page)) or pages.repeats(tuple(got)):
+                log.warning(
+                    "cdr/internet %s..%s: asked for page %d, the answer repeats an earlier "
+                    "page (the server may ignore `page`); the window's later pages were "
+                    "not read (use a smaller window_days)", params["from"], params["to"], page,
+                )
+                return
+            await feed.put(got)
+            if not got or not info.more_pages:
+                return
+            page = page + 1 if info.page is None else info.page + 1
 
     async def _fetch(self, params: dict[str, Any]) -> list[InternetCdr]:
         """Every record of one (window, batch): page 1, then ``page=2, 3...`` for as long

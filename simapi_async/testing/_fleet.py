@@ -162,6 +162,7 @@ class Fleet:
     _packets_by_id: dict[int, Packet] = attrs.field(init=False)
     _selections: dict[tuple[str | None, str | None], tuple[int, list[str]]] = attrs.field(
         init=False, factory=dict)
+    _late: dict[tuple[str, dt.date], list[CdrRecord]] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._by_iccid = {s.iccid: n for n, s in self.sims.items()}
@@ -266,7 +267,30 @@ class Fleet:
                 midnight + dt.timedelta(seconds=start + duration),
                 up, down, APNS[b[9] % len(APNS)],
             ))
-        return out
+        late = self._late.get((number, day))
+        return out + late if late else out
+
+    def add_late_cdr(self, number: str, day: dt.date, count: int = 1) -> list[CdrRecord]:
+        """Add `count` sessions to `number`'s `day` (records that reach the billing late,
+        as real usage records do 24-48 h after the day); `cdr` answers them from now on.
+        Returns the new records (deterministic: the n-th late record of a day is always
+        the same)."""
+        sim = self.sims[number]
+        have = self._late.setdefault((number, day), [])
+        midnight = dt.datetime.combine(day, dt.time(), MSK)
+        added = []
+        for _ in range(count):
+            i = len(have)
+            h = hashlib.blake2b(f"{self.seed}|late|{number}|{day.toordinal()}|{i}".encode(),
+                                digest_size=16).digest()
+            start = midnight + dt.timedelta(seconds=int.from_bytes(h[0:3]) % 86_000)
+            record = CdrRecord(number, sim.iccid, sim.imsi, start,
+                               start + dt.timedelta(seconds=30 + h[3]),
+                               1_000 + int.from_bytes(h[4:7]), 5_000 + int.from_bytes(h[7:10]),
+                               APNS[h[10] % len(APNS)])
+            have.append(record)
+            added.append(record)
+        return added
 
 
 _DOUBLED: Final = tuple((2 * d if d < 5 else 2 * d - 9) for d in range(10))

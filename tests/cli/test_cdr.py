@@ -121,3 +121,98 @@ def test_a_failed_export_leaves_no_file(invoke: Invoke, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "ServerError" in result.stderr
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["missing/dir/cdr.csv", "."])
+def test_out_that_cannot_be_written_is_refused_before_any_request(
+        invoke: Invoke, emu: Emulator, env: dict[str, str], tmp_path: Path, where: str) -> None:
+    """--out into a missing directory or onto a directory is an error message (no
+    traceback), given before the first request."""
+    out = tmp_path / where
+    result = invoke(["cdr", "export", "--from", "2025-03-01", "--out", str(out)], env=env)
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output + result.stderr
+    assert ("does not exist" if "missing" in where else "is a directory") in result.stderr
+    assert emu.stats.total_requests == 0
+
+
+def test_an_unknown_suffix_without_format_is_refused(invoke: Invoke, emu: Emulator,
+                                                     env: dict[str, str], tmp_path: Path) -> None:
+    """--out x.xlsx without --format is refused instead of silently writing CSV."""
+    out = tmp_path / "x.xlsx"
+    result = invoke(["cdr", "export", "--from", "2025-03-01", "--out", str(out)], env=env)
+    assert result.exit_code != 0
+    assert ".xlsx is not a format" in result.stderr
+    assert not out.exists()
+    assert emu.stats.total_requests == 0
+    ok = invoke(["cdr", "export", "--from", "2025-03-01", "--out", str(out), "--format",
+                 "csv"], env=env)
+    assert ok.exit_code == 0, ok.output
+
+
+def test_an_empty_export_says_no_records(invoke: Invoke, emu: Emulator, env: dict[str, str],
+                                         tmp_path: Path) -> None:
+    """An INN without numbers exits 0 and says "no records" on stderr."""
+    result = invoke(["cdr", "export", "--from", "2025-03-01", "--inn", "0000000000",
+                     "--out", str(tmp_path / "none.csv")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "no records" in result.stderr
+
+
+def test_every_format_has_the_servers_local_date(invoke: Invoke, emu: Emulator,
+                                                 env: dict[str, str], tmp_path: Path) -> None:
+    """CSV, JSON Lines and Parquet carry the same `date` (the server's day, +03:00), even
+    for a session that starts before 03:00, when it is still the day before in UTC."""
+    import pyarrow.parquet as pq
+
+    numbers = emu.fleet.numbers[:20]
+    args = [a for n in numbers for a in ("--number", n)]
+    dates: dict[str, list[tuple[str, str]]] = {}
+    for fmt in ("csv", "jsonl", "parquet"):
+        out = tmp_path / f"cdr.{fmt}"
+        result = invoke(["cdr", "export", "--from", "2025-03-01", "--to", "2025-03-03", *args,
+                         "--out", str(out)], env=env)
+        assert result.exit_code == 0, result.output
+        if fmt == "csv":
+            rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
+        elif fmt == "jsonl":
+            rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        else:
+            rows = [{**r, "date": r["date"].isoformat()} for r in pq.read_table(out).to_pylist()]
+        dates[fmt] = sorted((r["number"], r["date"]) for r in rows)
+    want = sorted((r.number, r.start.date().isoformat())
+                  for day in DAYS for n in numbers for r in emu.fleet.cdr(n, day))
+    assert dates["csv"] == dates["jsonl"] == dates["parquet"] == want
+
+
+def test_cdr_sync_into_a_parquet_dataset_and_again(invoke: Invoke, emu: Emulator,
+                                                   env: dict[str, str], tmp_path: Path) -> None:
+    """`simapi cdr sync --to DIR --from --until` writes each day, with progress on stderr;
+    a second run without --from goes on from the watermark."""
+    import pyarrow.dataset as ds
+
+    dest = tmp_path / "warehouse"
+    first = invoke(["cdr", "sync", "--to", str(dest), "--from", "2025-03-01", "--until",
+                    "2025-03-03"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "day 3/3" in first.stderr
+    assert "records/s" in first.stderr
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "_simapi_manifest.json", "date=2025-03-01", "date=2025-03-02", "date=2025-03-03"]
+    count = ds.dataset(str(dest), partitioning="hive").count_rows()
+    assert count == len(expected(emu, emu.fleet.numbers))
+    again = invoke(["cdr", "sync", "--to", str(dest), "--until", "2025-03-03",
+                    "--lookback-days", "0"], env=env)
+    assert again.exit_code == 0, again.output
+    assert "up to date" in again.stderr
+
+
+def test_cdr_sync_into_an_empty_destination_needs_from(invoke: Invoke, emu: Emulator,
+                                                       env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    """Without --from, the first sync is refused with a message and no CDR request."""
+    result = invoke(["cdr", "sync", "--to", str(tmp_path / "w.duckdb")], env=env)
+    assert result.exit_code != 0
+    assert "--from" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert emu.stats.requests["cdr_internet"] == 0

@@ -181,7 +181,8 @@ async def test_cancelling_never_journals_unsent_targets_unknown(
     async with serve(server_state.handler, login=server_state.login) as server, \
             session_on(server.base_url) as api:
         run = asyncio.create_task(
-            getattr(api.bulk, op)(NUMBERS, journal=journal, concurrency=6, **kwargs))
+            getattr(api.bulk, op)(NUMBERS, journal=journal, concurrency=6, lookup="lookup",
+                                  **kwargs))
         await server_state.all_waiting.wait()
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -191,6 +192,6 @@ async def test_cancelling_never_journals_unsent_targets_unknown(
         assert outcomes == Counter({"failed": 6})
         server_state.gate.set()
         again = await getattr(api.bulk, op)(NUMBERS, journal=journal, concurrency=6,
-                                            **kwargs)
+                                            lookup="lookup", **kwargs)
     assert again.succeeded == len(NUMBERS)
     assert server_state.writes == Counter({n: 1 for n in NUMBERS})

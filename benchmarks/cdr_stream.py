@@ -1,0 +1,260 @@
+"""``python -m benchmarks.cdr_stream [--quick]``: CDR at any answer size, and CDR sync.
+
+1. **Decoders** (in-process, no network): the same ``{"data": [...]}`` body decoded by
+   ijson's C backend (``ijson.items(..., "data.item")``) and by `ListDecoder` (the
+   array splitter feeding orjson), fed 256 KiB chunks: records/s of decoding alone.
+2. **One huge answer** through ``api.cdr.internet`` (records into `InternetCdr`): a
+   server process streams one answer of N records (1 GB at 5,000,000); the client
+   process reports records/s and its peak RSS. Next to it, today's whole-body decode
+   (``api.request`` + `structure_list`, `max_response_bytes` raised) at sizes it can hold.
+3. **Sync**: ``api.cdr.sync`` of 30 days x 5,000 SIMs from the emulator (own process)
+   into a Parquet dataset, a DuckDB file and PostgreSQL (a throwaway cluster, when the
+   binaries are there): records/s.
+
+Each measured run is a fresh client process (peak RSS is per process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_RECORD = ('{{"number":"7918{n:07d}","date":"2026-10-01","start":"2026-10-01T{h:02d}:{m:02d}:'
+           '{s:02d}+03:00","end":"2026-10-01T{h:02d}:{m2:02d}:{s:02d}+03:00","volume":{v},'
+           '"apn":"m2m.operator.ru","imsi":"25001{n:010d}","iccid":"8970199{n:012d}",'
+           '"session_id":"{n:016x}-{v:08x}","cell_id":"250-01-{h:05d}-{n:05d}",'
+           '"rat":"LTE","roaming":false}}')
+
+
+def _block(first: int, count: int, hour: int) -> bytes:
+    """`count` records (about 200 bytes each) starting at record `first`, all in `hour`
+    (the answer stays in time order)."""
+    parts = []
+    for i in range(first, first + count):
+        m, s = divmod(i % 3600, 60)
+        parts.append(_RECORD.format(n=i % 10_000_000, h=hour, m=m, m2=min(m + 1, 59), s=s,
+                                    v=1000 + i % 99_991))
+    return ",".join(parts).encode()
+
+
+def _peak_rss_mb() -> int:
+    """This process's peak RSS (VmHWM: ru_maxrss would carry the parent's over exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _body(records: int) -> bytes:
+    return b'{"data":[' + _block(0, records, 0) + b'],"success":true}'
+
+
+# --- 1. decoders ---------------------------------------------------------------------
+
+def decoders(records: int) -> dict[str, Any]:
+    import ijson
+
+    from simapi_async._jsonstream import ListDecoder, loads
+
+    body = _body(records)
+    chunk = 262_144
+    out: dict[str, Any] = {"records": records, "body_mb": round(len(body) / 1e6, 1),
+                           "ijson_backend": ijson.backend}
+    started = time.perf_counter()
+    count = sum(1 for _ in ijson.items(body, "data.item", use_float=True))
+    out["ijson_c_rec_s"] = round(count / (time.perf_counter() - started))
+    started = time.perf_counter()
+    decoder = ListDecoder(loads)
+    count = 0
+    for i in range(0, len(body), chunk):
+        count += len(decoder.feed(body[i:i + chunk]))
+    count += len(decoder.close()["data"])
+    out["splitter_orjson_rec_s"] = round(count / (time.perf_counter() - started))
+    return out
+
+
+# --- 2. one huge answer ----------------------------------------------------------------
+
+async def _serve(records: int) -> None:
+    """A CDR endpoint streaming one answer of `records` records (chunked, no length)."""
+    from aiohttp import web
+
+    per = 2_000
+    blocks = [_block(h * per, per, h) for h in range(24)]  # made once: the server is cheap
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"data":[')
+        done = 0
+        while done < records:
+            n = min(per, records - done)
+            hour = min(23, done * 24 // records)
+            block = blocks[hour] if n == per else _block(done, n, hour)
+            await resp.write((b"," if done else b"") + block)
+            done += n
+        await resp.write(b'],"success":true}')
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/api/v2/cdr/internet", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(port, flush=True)
+    await asyncio.Event().wait()
+
+
+async def _client(mode: str, port: int, records: int) -> dict[str, Any]:
+    import simapi_async as sa
+    from simapi_async._converter import structure_list
+    from simapi_async._envelopes import unwrap_list
+
+    rss0 = _peak_rss_mb()
+    url = f"http://127.0.0.1:{port}"
+    limit = 1 << 40 if mode == "whole" else 32 << 20  # stream: the default 32 MiB stays
+    async with sa.AsyncSession(url, token="bench", timeout=600,  # noqa: S106 - a stub server
+                               max_response_bytes=limit) as api:
+        started = time.perf_counter()
+        count = volume = 0
+        if mode == "stream":
+            async for r in api.cdr.internet("2026-10-01", "2026-10-01"):
+                count += 1
+                volume += r.volume_bytes or 0
+        else:
+            body = await api.request("cdr_internet", {"from": "2026-10-01", "to": "2026-10-01"})
+            items, _ = unwrap_list(body)
+            got = structure_list(items, sa.InternetCdr)
+            count = len(got)
+            volume = sum(r.volume_bytes or 0 for r in got)
+        elapsed = time.perf_counter() - started
+    assert count == records, (count, records)
+    return {"mode": mode, "records": count, "seconds": round(elapsed, 2),
+            "rec_s": round(count / elapsed), "rss_before_mb": rss0,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def huge(mode: str, records: int) -> dict[str, Any]:
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.cdr_stream", "_serve",
+                               str(records)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        out = subprocess.run([sys.executable, "-m", "benchmarks.cdr_stream", "_client", mode,
+                              str(port), str(records)], capture_output=True, text=True,
+                             check=False)
+        if out.returncode != 0:
+            return {"mode": mode, "records": records, "failed": out.stderr.strip()[-300:]}
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        result["answer_mb"] = round(records * len(_body(1000)) / 1000 / 1e6)
+        return result
+    finally:
+        server.terminate()
+        server.wait()
+
+
+# --- 3. sync -----------------------------------------------------------------------------
+
+async def _sync(dest: str, days: int) -> dict[str, Any]:
+    import simapi_async as sa
+
+    base, login = os.environ["BENCH_BASE_URL"], os.environ["BENCH_LOGIN"]
+    async with sa.AsyncSession(base, login=login, password=os.environ["BENCH_PASSWORD"],
+                               timeout=120) as api:
+        started = time.perf_counter()
+        report = await api.cdr.sync(dest, date_from="2026-09-01", date_until=(
+            __import__("datetime").date(2026, 9, 1)
+            + __import__("datetime").timedelta(days=days - 1)))
+        elapsed = time.perf_counter() - started
+    return {"records": report.records, "days": report.days, "seconds": round(elapsed, 2),
+            "rec_s": round(report.records / elapsed), "mb": round(report.bytes / 1e6, 1),
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def syncs(sims: int, days: int) -> list[dict[str, Any]]:
+    from ._runner import Server
+
+    results = []
+    server = Server(sims)
+    pg = None
+    try:
+        env = {**server.client_env(), "BENCH_BASE_URL": server.base_url,
+               "BENCH_LOGIN": server.login}
+        with tempfile.TemporaryDirectory() as tmp:
+            dests = {"parquet": str(Path(tmp) / "cdr"), "duckdb": str(Path(tmp) / "cdr.duckdb")}
+            try:
+                sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+                from tests.fleet._servers import PostgresServer, find_postgres
+
+                bindir = find_postgres()
+                if bindir is not None:
+                    pg = PostgresServer(bindir)
+                    pg.start()
+                    dests["postgres"] = pg.url()
+            except Exception as exc:  # a benchmark without PostgreSQL
+                results.append({"dest": "postgres", "failed": repr(exc)})
+            for kind, dest in dests.items():
+                out = subprocess.run([sys.executable, "-m", "benchmarks.cdr_stream", "_sync",
+                                      dest, str(days)], capture_output=True, text=True,
+                                     env=env, check=False)
+                if out.returncode != 0:
+                    results.append({"dest": kind, "failed": out.stderr.strip()[-300:]})
+                    continue
+                results.append({"dest": kind, "sims": sims,
+                                **json.loads(out.stdout.strip().splitlines()[-1])})
+    finally:
+        if pg is not None:
+            pg.close()
+        server.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "_serve":
+        asyncio.run(_serve(int(args[1])))
+        return 0
+    if args and args[0] == "_client":
+        print(json.dumps(asyncio.run(_client(args[1], int(args[2]), int(args[3])))))
+        return 0
+    if args and args[0] == "_sync":
+        print(json.dumps(asyncio.run(_sync(args[1], int(args[2])))))
+        return 0
+    p = argparse.ArgumentParser(prog="python -m benchmarks.cdr_stream")
+    p.add_argument("--quick", action="store_true")
+    opts = p.parse_args(args)
+    huge_n = 500_000 if opts.quick else 5_000_000
+    whole = (100_000, 250_000) if opts.quick else (100_000, 500_000, 1_000_000)
+    sims, days = (1_000, 7) if opts.quick else (5_000, 30)
+    report: dict[str, Any] = {"decoders": decoders(200_000 if opts.quick else 1_000_000)}
+    print(json.dumps(report["decoders"]), flush=True)
+    report["huge"] = []
+    for mode, n in [("stream", huge_n), *[("whole", n) for n in whole],
+                    *[("stream", n) for n in whole]]:
+        report["huge"].append(huge(mode, n))
+        print(json.dumps(report["huge"][-1]), flush=True)
+    report["sync"] = syncs(sims, days)
+    for line in report["sync"]:
+        print(json.dumps(line), flush=True)
+    folder = Path(__file__).parent / "results" / ("quick" if opts.quick else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cdr_stream.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""`cdr.internet` over the session's streaming read: answers over max_response_bytes,
+retries and re-login before the body, a hostile record."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from aiohttp import web
+
+import simapi_async as sa
+from simapi_async import _retry
+from simapi_async.testing import Emulator
+
+from ..helpers import connected
+
+DAY = dt.date(2026, 10, 1)
+
+
+def _want(emu: Emulator, days: int = 1) -> list[tuple[str, str]]:
+    return sorted((r.number, r.start.isoformat()) for d in range(days)
+                  for n in emu.fleet.numbers for r in emu.fleet.cdr(n, DAY + dt.timedelta(d)))
+
+
+async def test_an_answer_far_over_max_response_bytes_is_read_whole(emu: Emulator) -> None:
+    """A CDR answer 20x max_response_bytes is streamed: every record, none twice."""
+    async with connected(emu, max_response_bytes=4096) as api:
+        got = [(r.number, r.started_at.isoformat()) async for r in
+               api.cdr.internet(DAY, DAY + dt.timedelta(days=1))]
+    assert sorted(got) == _want(emu, 2)
+    assert len(got) > 300  # about 250 bytes a record: far over 4 KiB
+
+
+async def test_other_answers_keep_max_response_bytes(emu: Emulator) -> None:
+    """Non-CDR answers are still refused over max_response_bytes."""
+    async with connected(emu, max_response_bytes=4096) as api:
+        with pytest.raises(sa.ResponseFormatError, match="max_response_bytes"):
+            await api.sims.list(limit=200)
+
+
+@pytest.mark.parametrize("status", [503, 429, 500])
+async def test_a_failed_status_before_the_body_is_retried(emu: Emulator, status: int) -> None:
+    """The streaming read goes through the same retries as every request."""
+    _retry.set_testing(True)
+    try:
+        async with connected(emu) as api:
+            await api.authenticate()
+            emu.fail_next(2, status=status, retry_after=0)
+            got = [r async for r in api.cdr.internet(DAY, DAY)]
+            assert api.stats.retries == 2
+    finally:
+        _retry.set_testing(False)
+    assert len(got) == len(_want(emu))
+
+
+async def test_an_expired_token_is_renewed_once_for_a_streamed_answer() -> None:
+    """A 401 on the streamed request logs in again and replays it once."""
+    async with Emulator(sims=30, seed=3) as emu, connected(emu) as api:
+        await api.authenticate()
+        emu.revoke_tokens()
+        got = [r async for r in api.cdr.internet(DAY, DAY)]
+        assert api.stats.relogins == 1
+        assert emu.stats.logins == 2
+    assert len(got) == len(_want(emu))
+
+
+async def test_a_hostile_record_cannot_exhaust_memory() -> None:
+    """One 5 MB record is refused (ResponseFormatError), not buffered."""
+
+    async def huge(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"data": [{"number": "79181111111", "apn": "')
+        for _ in range(80):
+            await resp.write(b"x" * 65536)
+        await resp.write(b'"}]}')
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/api/v2/cdr/internet", huge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with sa.AsyncSession(f"http://127.0.0.1:{port}", token="t") as api:
+            with pytest.raises(sa.ResponseFormatError, match="more than"):
+                [r async for r in api.cdr.internet(DAY, DAY)]
+    finally:
+        await runner.cleanup()

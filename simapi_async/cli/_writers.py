@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import IO, Any, Final, Protocol
 
 from ..models import InternetCdr
+from ..resources._sync import _utc
 from ._common import ConfigError
 
 __all__ = ["FIELDS", "FORMATS", "RecordWriter", "make_writer", "require_pyarrow"]
@@ -81,14 +82,6 @@ def require_pyarrow() -> tuple[ModuleType, ModuleType]:
             "(or export to csv / jsonl)"
         ) from None
     return pyarrow, pyarrow.parquet
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 class ParquetWriter:

@@ -136,7 +136,6 @@ class Pacer:
         self._answers = 0
         self._mark = (clock(), 0, 0)  # (since, answers, 429s) of the AIMD window
         self._aimd = False
-        self._last_cut = -math.inf
         self._last_raise = -math.inf
 
     # -- what callers see ---------------------------------------------------------------
@@ -145,7 +144,7 @@ class Pacer:
         return QuotaState(
             rate=self.rate, learned=self.learned, user_rate=self.user_rate, limit=self.limit,
             remaining=self.remaining, window=self.window,
-            paused_for=max(0.0, self._paused_until - self._clock()),
+            paused_for=self.paused_for(),
             throttled=self.throttled, pauses=self.pauses, waited=self.waited,
         )
 
@@ -400,7 +399,7 @@ class Pacer:
         else:
             rate = self.learned * 0.7
         self._aimd = True
-        self._last_cut = self._last_raise = now
+        self._last_raise = now
         self._set_learned(max(rate, _MIN_RATE))
         self._mark = (now, self._answers, self.throttled)
 

@@ -1,7 +1,7 @@
-"""A rate limit: GCRA with no burst, so requests are evenly spaced; cancel-safe.
+"""A fixed rate limit: GCRA with no burst, so requests are evenly spaced; cancel-safe.
 
-`RateLimiter` is the slot scheduler under both the user's fixed `rate_limit` (a bulk run's
-own) and the session's `Pacer` (which also learns the server's quota, see `_quota.py`).
+`RateLimiter` paces a bulk run's own `rate_limit`; the session's `Pacer` (`_quota.py`),
+whose rate changes as it learns the server's quota, lets its waiters go in turn instead.
 """
 
 from __future__ import annotations
@@ -86,12 +86,6 @@ class RateLimiter:
             self._tat = slot  # the last slot handed out: simply step back
         elif slot > self._clock():
             heapq.heappush(self._freed, slot)
-
-    def restart_at(self, when: float) -> None:
-        """Hand out no slot before `when` (after a pause the server asked for)."""
-        self._freed.clear()
-        if self._tat < when:
-            self._tat = when
 
     async def acquire(self) -> None:
         """Wait for this caller's slot."""

@@ -228,7 +228,6 @@ class BulkRun:
         self.previous = JournalState()
         self.gate = _Gate(workers, initial)
         self._pacer = api._pacer
-        self._deadline = math.inf
         self._next_tune = 0.0
         self._recent: deque[tuple[float, int]] = deque(maxlen=64)
         self._requeued: dict[str, int] = {}
@@ -326,7 +325,6 @@ class BulkRun:
         loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
         if self.max_duration is not None:
-            self._deadline = self._started + self.max_duration
             self._deadline_timer = loop.call_later(self.max_duration, self._on_deadline)
         return [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
 
@@ -397,12 +395,12 @@ class BulkRun:
         stats = CallStats(limiter=self.limiter, stop=self._stop)
         CALL_STATS.set(stats)  # this task's own context: counts this worker's requests
         gate, source, op, api, report = self.gate, self.source, self.op, self.api, self.report
-        pacer, watch = self._pacer, self._deadline < math.inf
+        pacer = self._pacer
         next_now = source.next_now
         queue = None if self._direct is not None else self._results
         ready = self._ready
         while True:
-            if pacer.engaged or watch:  # under a quota, or with a deadline
+            if pacer.engaged:  # under a quota: follow its rate
                 self._tune()
             if index >= gate.limit:  # only when held back: no coroutine otherwise
                 await gate.wait_turn(index)
@@ -463,10 +461,9 @@ class BulkRun:
                 await queue.put(screened)
 
     def _tune(self) -> None:
-        """A few times a second: stop at the deadline; follow the pacer's rate."""
+        """A few times a second: the workers allowed to send follow the pacer's rate (the
+        deadline of `max_duration` is a timer: it fires even while every worker waits)."""
         now = time.monotonic()
-        if now >= self._deadline:
-            self._on_deadline()
         if now < self._next_tune:
             return
         self._next_tune = now + 0.25

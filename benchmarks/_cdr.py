@@ -106,14 +106,14 @@ def _rates(count: int, wall: float, cpu: float) -> dict[str, Any]:
 
 
 def synthetic(records: int) -> dict[str, Any]:
-    from simapi_async import _session
+    from simapi_async import _transport
 
-    out: dict[str, Any] = {"codec": _session._loads.__module__ + "._loads",
+    out: dict[str, Any] = {"codec": _transport._loads.__module__ + "._loads",
                            "orjson": "orjson" in sys.modules}
     for shape, alt in (("canonical", False), ("alt", True)):
         pages = make_pages(alt)
         out[shape] = {
-            "sdk_codec": _ingest(pages, records, _session._loads),
+            "sdk_codec": _ingest(pages, records, _transport._loads),
             "stdlib_json": _ingest(pages, records, json.loads),
             "structure_only": _structure_only(pages, records),
         }

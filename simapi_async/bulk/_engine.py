@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+from .._callstats import CALL_STATS, CallStats
 from .._envelopes import operation_result
 from .._exceptions import (
     APIConnectionError,
@@ -45,7 +46,6 @@ from .._exceptions import (
 )
 from .._ratelimit import RateLimiter
 from .._retry import is_flow_control
-from .._session import CALL_STATS, CallStats
 from .._validation import luhn_failures
 from ..models import OperationResult
 from ._journal import Journal, JournalState

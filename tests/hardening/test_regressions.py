@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 import simapi_async as sa
-from simapi_async import _session
+from simapi_async import _transport
 from simapi_async._converter import structure_one
 from simapi_async._validation import (
     normalize_iccid,
@@ -60,7 +60,7 @@ async def test_deeply_nested_json_is_not_a_recursion_error(
 ) -> None:
     """With the stdlib json decoder (no orjson), `[[[[...` 100,000 deep is a ServerError,
     not a RecursionError escaping the SDK."""
-    monkeypatch.setattr(_session, "_loads", json.loads)
+    monkeypatch.setattr(_transport, "_loads", json.loads)
 
     async def nested(request: web.Request) -> web.StreamResponse:
         return web.Response(status=status, body=b"[" * 100_000,

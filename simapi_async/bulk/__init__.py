@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import _instrumentation
+from .._exceptions import InvalidInputError
 from ._engine import BulkRun, ResultHook
 from ._operations import OPERATIONS, make_operation
 from ._report import BulkProgress, BulkReport, ItemResult
@@ -49,8 +50,10 @@ class BulkResource:
     of the input), `retry_unknown` (also resend non-idempotent operations whose outcome a
     previous run could not know), `durable` (fsync each journal line before its target
     counts as finished: survives a power loss, at a cost per target; without it lines are
-    flushed, which survives the process being killed). A journal that cannot be written
-    stops the run with `JournalError` (its `.report` has every result).
+    flushed, which survives the process being killed), `trace_targets` (with
+    OpenTelemetry: a span per target's call under the run's span; off by default, the
+    run being one span with its counts). A journal that cannot be written stops the run
+    with `JournalError` (its `.report` has every result).
     """
 
     __slots__ = ("_api",)
@@ -62,16 +65,24 @@ class BulkResource:
         """Yield each target's `ItemResult` as it completes (arguments checked at once)."""
         options, op_kwargs = _split(kwargs)
         options.pop("on_result", None)
+        trace_targets = _trace_targets(options)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        if _instrumentation.ACTIVE:  # one span for the run, with its counts
+            return _instrumentation.instrumented_stream(
+                op, run.run, report=run.report, expected=run.expected,
+                trace_targets=trace_targets)
         return run.stream()
 
     async def run(self, op: str, targets: Targets, **kwargs: Any) -> BulkReport:
         """Run operation `op` (e.g. ``"block"``) over `targets`; the report when done."""
         options, op_kwargs = _split(kwargs)
         on_result: ResultHook | None = options.pop("on_result", None)
+        trace_targets = _trace_targets(options)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
-            return await _instrumentation.instrumented_bulk(op, lambda: run.run(on_result))
+            return await _instrumentation.instrumented_bulk(
+                op, lambda: run.run(on_result), report=run.report, expected=run.expected,
+                trace_targets=trace_targets)
         return await run.run(on_result)
 
     async def block(self, targets: Targets, **options: Any) -> BulkReport:
@@ -125,8 +136,16 @@ class BulkResource:
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
-    "max_duration", "lookup", "expected",
+    "max_duration", "lookup", "expected", "trace_targets",
 })
+
+
+def _trace_targets(options: dict[str, Any]) -> bool:
+    """Pop and check the run's `trace_targets` option (not the engine's business)."""
+    value = options.pop("trace_targets", False)
+    if not isinstance(value, bool):
+        raise InvalidInputError("trace_targets", value, "must be a bool")
+    return value
 
 
 def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

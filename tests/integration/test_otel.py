@@ -205,3 +205,31 @@ async def test_trace_targets_must_be_a_bool() -> None:
         with pytest.raises(sa.InvalidInputError, match="trace_targets"):
             await api.bulk.block(emu.fleet.numbers, trace_targets="yes")
         assert emu.stats.total_requests == 0
+
+
+async def test_rate_limiter_wait_is_a_metric_and_a_span_attribute(telemetry: Telemetry) -> None:
+    """Calls paced by the session's rate limit add their wait to
+    `simapi.client.rate_limit.wait` and to their span's `simapi.rate_limit.wait`."""
+    async with Emulator(sims=5, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password, rate_limit=40) as api:
+        for _ in range(6):
+            await api.packets.list()
+        waited = api.stats.rate_limit_wait
+    assert waited > 0
+    points = telemetry.metrics()["simapi.client.rate_limit.wait"]
+    assert sum(p.value for p in points) == pytest.approx(waited)
+    spans = [s for s in telemetry.spans.get_finished_spans() if s.name == "simapi.list_packets"]
+    assert len(spans) == 6
+    assert sum(float((s.attributes or {})["simapi.rate_limit.wait"])  # type: ignore[arg-type]
+               for s in spans) == pytest.approx(waited)
+
+
+def test_no_hook_when_opentelemetry_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without opentelemetry-api (the `otel` extra) discovery finds nothing and raises
+    nothing, even with SIMAPI_OTEL unset."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "simapi_async._otel", None)  # import -> ImportError
+    monkeypatch.delenv("SIMAPI_OTEL", raising=False)
+    assert _instrumentation.discover(force=True) == []
+    _instrumentation.set_hooks([])

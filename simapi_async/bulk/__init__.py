@@ -43,6 +43,8 @@ class BulkResource:
     given by number only get their SIM's identifiers: ``"auto"`` lists the fleet when that
     costs fewer requests than one lookup per target, ``"list"``, ``"lookup"``), `expected`
     (how many targets there are, for the ETA, when the input has no len()),
+    `trace_targets` (with OpenTelemetry: a span per target's call under the run's span;
+    off by default, a run being one span with its counts),
     `journal` (path of a JSON Lines journal to resume from), `on_result`
     (function or coroutine function, called with each `ItemResult`), `on_progress`
     (called with a `BulkProgress` a few times a second), `max_failures` (a count, or a
@@ -50,10 +52,8 @@ class BulkResource:
     of the input), `retry_unknown` (also resend non-idempotent operations whose outcome a
     previous run could not know), `durable` (fsync each journal line before its target
     counts as finished: survives a power loss, at a cost per target; without it lines are
-    flushed, which survives the process being killed), `trace_targets` (with
-    OpenTelemetry: a span per target's call under the run's span; off by default, the
-    run being one span with its counts). A journal that cannot be written stops the run
-    with `JournalError` (its `.report` has every result).
+    flushed, which survives the process being killed). A journal that cannot be written
+    stops the run with `JournalError` (its `.report` has every result).
     """
 
     __slots__ = ("_api",)
@@ -63,9 +63,9 @@ class BulkResource:
 
     def stream(self, op: str, targets: Targets, **kwargs: Any) -> AsyncIterator[ItemResult]:
         """Yield each target's `ItemResult` as it completes (arguments checked at once)."""
+        trace_targets = _trace_targets(kwargs)
         options, op_kwargs = _split(kwargs)
         options.pop("on_result", None)
-        trace_targets = _trace_targets(options)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
             return _instrumentation.instrumented_stream(
@@ -75,9 +75,9 @@ class BulkResource:
 
     async def run(self, op: str, targets: Targets, **kwargs: Any) -> BulkReport:
         """Run operation `op` (e.g. ``"block"``) over `targets`; the report when done."""
+        trace_targets = _trace_targets(kwargs)
         options, op_kwargs = _split(kwargs)
         on_result: ResultHook | None = options.pop("on_result", None)
-        trace_targets = _trace_targets(options)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
             return await _instrumentation.instrumented_bulk(
@@ -136,13 +136,13 @@ class BulkResource:
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
-    "max_duration", "lookup", "expected", "trace_targets",
+    "max_duration", "lookup", "expected",
 })
 
 
-def _trace_targets(options: dict[str, Any]) -> bool:
-    """Pop and check the run's `trace_targets` option (not the engine's business)."""
-    value = options.pop("trace_targets", False)
+def _trace_targets(kwargs: dict[str, Any]) -> bool:
+    """Pop and check the run's `trace_targets` option (the hooks', not the engine's)."""
+    value = kwargs.pop("trace_targets", False)
     if not isinstance(value, bool):
         raise InvalidInputError("trace_targets", value, "must be a bool")
     return value

@@ -196,11 +196,11 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
               help="Write every target that did not succeed (and every bad line) here.")
 @click.option("--max-failures", metavar="N|RATIO",
               help="Stop after N failures, or once this ratio (e.g. 0.2) of targets fail.")
+@fields_option("--json summary", known=SUMMARY_FIELDS, example="total,failed,reasons")
 @click.option("--retry-unknown", is_flag=True,
               help="Resend send-sms / small-packet whose outcome a previous run did not know.")
 @click.option("--dry-run", is_flag=True, help="Read and validate FILE, count; send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@fields_option("--json summary", known=SUMMARY_FIELDS, example="total,failed,reasons")
 @connection_options
 @click.pass_context
 def bulk(ctx: click.Context, /, **params: Any) -> None:

@@ -226,6 +226,8 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         "small_packet_id": params["small_packet_id"],
     })
     shard = parse_shard(params["shard"])
+    if params["fields"] is not None and not params["as_json"]:
+        raise click.UsageError("--fields needs --json")
     max_failures = _parse_max_failures(params["max_failures"])
     if params["journal"] and params["no_journal"]:
         raise ConfigError("--journal and --no-journal do not go together")
@@ -233,8 +235,6 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         raise ConfigError("--durable and --no-journal do not go together")
     if params["file"] == "-" and ctx.meta.get("simapi_connection", {}).get("password_stdin"):
         raise ConfigError("FILE - and --password-stdin both want stdin; give FILE as a path")
-    if params["fields"] is not None and not params["as_json"]:
-        raise click.UsageError("--fields needs --json")
     if params["dry_run"]:
         code = dry_run(op, kwargs, params["file"], shard=shard, journal=params["journal"],
                        report_path=params["report_path"], as_json=params["as_json"],

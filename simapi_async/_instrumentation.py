@@ -16,13 +16,17 @@ A hook receives the moments the session decides something:
 - `trace_configs()`: aiohttp `TraceConfig`s for the HTTP attempts (added to the pool
   the session creates; a caller's own `session=` is not changed);
 - `retried(exc, delay)`: a retry was decided, after `exc`, sleeping `delay` seconds;
-- `start_bulk(operation) -> state` / `end_bulk(state, report, error)`: one bulk run.
+- `start_bulk(operation, expected=..., trace_targets=...) -> state` /
+  `end_bulk(state, report, error)`: one bulk run (`api.bulk.run` or `api.bulk.stream`);
+  `report` is the run's `BulkReport` so far, also when it failed or was cancelled;
+  `trace_targets` (the run's option, off by default) asks for the calls inside it too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -30,9 +34,11 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["ACTIVE", "Hook", "discover", "instrumented_bulk", "instrumented_call",
-           "set_hooks"]
+           "instrumented_stream", "set_hooks"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+_END = object()
 
 
 class Hook(Protocol):
@@ -42,7 +48,8 @@ class Hook(Protocol):
     def end_call(self, state: Any, error: BaseException | None) -> None: ...
     def trace_configs(self) -> Sequence[aiohttp.TraceConfig]: ...
     def retried(self, exc: BaseException, delay: float) -> None: ...
-    def start_bulk(self, operation: str) -> Any: ...
+    def start_bulk(self, operation: str, *, expected: int | None,
+                   trace_targets: bool) -> Any: ...
     def end_bulk(self, state: Any, report: Any, error: BaseException | None) -> None: ...
 
 
@@ -98,16 +105,54 @@ async def instrumented_call(session: Any, operation: str,
     return result
 
 
-async def instrumented_bulk(operation: str, run: Callable[[], Awaitable[T]]) -> T:
-    """Run a bulk run between the hooks' `start_bulk` and `end_bulk` (with its report)."""
+async def instrumented_bulk(operation: str, run: Callable[[], Awaitable[T]], *, report: Any,
+                            expected: int | None = None, trace_targets: bool = False) -> T:
+    """Run a bulk run between the hooks' `start_bulk` and `end_bulk` (with `report`, the
+    run's report, filled as it goes: its counts so far when the run fails or is cancelled)."""
     hooks = list(ACTIVE)
-    states = [h.start_bulk(operation) for h in hooks]
+    states = [h.start_bulk(operation, expected=expected, trace_targets=trace_targets)
+              for h in hooks]
     try:
-        report = await run()
+        result = await run()
     except BaseException as exc:
         for hook, state in zip(hooks, states, strict=True):
-            hook.end_bulk(state, None, exc)
+            hook.end_bulk(state, report, exc)
         raise
     for hook, state in zip(hooks, states, strict=True):
         hook.end_bulk(state, report, None)
-    return report
+    return result
+
+
+async def instrumented_stream(operation: str,
+                              run: Callable[[Callable[[R], Awaitable[None]]], Awaitable[Any]],
+                              *, report: Any, expected: int | None = None,
+                              trace_targets: bool = False) -> AsyncIterator[R]:
+    """`api.bulk.stream` under the hooks: the run (`run(on_result)`) goes on in a task of
+    its own, inside `instrumented_bulk`, so its span is the current one for its workers
+    only (never for the code consuming the stream, between two results); each result
+    is handed over through a one-slot queue. Closing the stream early cancels the run."""
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+    async def drive() -> None:
+        try:
+            await instrumented_bulk(operation, lambda: run(queue.put), report=report,
+                                    expected=expected, trace_targets=trace_targets)
+        except asyncio.CancelledError:
+            raise  # the consumer has gone: nobody waits for the end
+        except BaseException:
+            await queue.put(_END)
+            raise
+        await queue.put(_END)
+
+    task = asyncio.create_task(drive())
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                break
+            yield item
+        await task  # the run's own error (a failing iterable, a journal error)
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -7,8 +7,12 @@ conventions — `http.request.method`, `url.full` (secret query values replaced 
 `http.response.status_code`, `http.request.resend_count` (from the second attempt on),
 `error.type` — and our own `simapi.operation`, `simapi.retry.count`,
 `simapi.retry.reason`, `simapi.rate_limit.wait` (seconds paced). A bulk run is one span
-``simapi.bulk.<operation>`` with its counts; the calls inside it are not spans (their
-metrics still count).
+``simapi.bulk.<operation>`` (`api.bulk.run` or `api.bulk.stream`) with
+`simapi.bulk.expected` (when known) and, at its end, `simapi.bulk.total`, `.succeeded`,
+`.failed`, `.skipped` (and `.stopped`: why it stopped early, or ``cancelled``); the calls
+inside it are not spans (their metrics still count) unless the run is given
+``trace_targets=True``: then each target's call is a ``simapi.<operation>`` span (with its
+attempts) under the run's.
 
 Metrics: `http.client.request.duration` (histogram, s), `http.client.active_requests`
 (in flight), `simapi.client.retries` (by `simapi.retry.reason`),
@@ -18,6 +22,7 @@ Metrics: `http.client.request.duration` (histogram, s), `http.client.active_requ
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -219,11 +224,17 @@ class OtelHook:
 
     # -- bulk runs ----------------------------------------------------------------------
 
-    def start_bulk(self, operation: str) -> Any:
+    def start_bulk(self, operation: str, *, expected: int | None = None,
+                   trace_targets: bool = False) -> Any:
+        attributes: dict[str, Any] = {"simapi.operation": operation}
+        if expected is not None:
+            attributes["simapi.bulk.expected"] = expected
         span = self.tracer.start_span(f"simapi.bulk.{operation}", kind=SpanKind.INTERNAL,
-                                      attributes={"simapi.operation": operation})
+                                      attributes=attributes)
         token = otel_context.attach(trace.set_span_in_context(span))
-        return span, token, _IN_BULK.set(True), operation
+        # trace_targets: each target's calls are spans (children of this one) as outside
+        # a run; else they are only counted (a 40,000-target run is one span, not 40,000).
+        return span, token, _IN_BULK.set(not trace_targets), operation
 
     def end_bulk(self, state: Any, report: Any, error: BaseException | None) -> None:
         span, token, bulk_token, operation = state
@@ -238,7 +249,12 @@ class OtelHook:
                                                   "simapi.bulk.outcome": outcome})
                 span.set_attribute(f"simapi.bulk.{outcome}", count)
             span.set_attribute("simapi.bulk.total", report.total)
-        if error is not None:
+            if getattr(report, "stopped", None):  # max_failures, max_duration
+                span.set_attribute("simapi.bulk.stopped", str(report.stopped))
+        if isinstance(error, asyncio.CancelledError):
+            # Cancelled (Ctrl-C, a stream closed early): not an error of the run.
+            span.set_attribute("simapi.bulk.stopped", "cancelled")
+        elif error is not None:
             span.set_attribute("error.type", type(error).__qualname__)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end()

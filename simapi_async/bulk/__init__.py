@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import _instrumentation
+from .._exceptions import InvalidInputError
 from ._engine import BulkRun, ResultHook
 from ._operations import OPERATIONS, make_operation
 from ._report import BulkProgress, BulkReport, ItemResult
@@ -42,6 +43,8 @@ class BulkResource:
     given by number only get their SIM's identifiers: ``"auto"`` lists the fleet when that
     costs fewer requests than one lookup per target, ``"list"``, ``"lookup"``), `expected`
     (how many targets there are, for the ETA, when the input has no len()),
+    `trace_targets` (with OpenTelemetry: a span per target's call under the run's span;
+    off by default, a run being one span with its counts),
     `journal` (path of a JSON Lines journal to resume from), `on_result`
     (function or coroutine function, called with each `ItemResult`), `on_progress`
     (called with a `BulkProgress` a few times a second), `max_failures` (a count, or a
@@ -60,18 +63,26 @@ class BulkResource:
 
     def stream(self, op: str, targets: Targets, **kwargs: Any) -> AsyncIterator[ItemResult]:
         """Yield each target's `ItemResult` as it completes (arguments checked at once)."""
+        trace_targets = _trace_targets(kwargs)
         options, op_kwargs = _split(kwargs)
         options.pop("on_result", None)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        if _instrumentation.ACTIVE:  # one span for the run, with its counts
+            return _instrumentation.instrumented_stream(
+                op, run.run, report=run.report, expected=run.expected,
+                trace_targets=trace_targets)
         return run.stream()
 
     async def run(self, op: str, targets: Targets, **kwargs: Any) -> BulkReport:
         """Run operation `op` (e.g. ``"block"``) over `targets`; the report when done."""
+        trace_targets = _trace_targets(kwargs)
         options, op_kwargs = _split(kwargs)
         on_result: ResultHook | None = options.pop("on_result", None)
         run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
-            return await _instrumentation.instrumented_bulk(op, lambda: run.run(on_result))
+            return await _instrumentation.instrumented_bulk(
+                op, lambda: run.run(on_result), report=run.report, expected=run.expected,
+                trace_targets=trace_targets)
         return await run.run(on_result)
 
     async def block(self, targets: Targets, **options: Any) -> BulkReport:
@@ -127,6 +138,14 @@ _RUN_OPTIONS = frozenset({
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
     "max_duration", "lookup", "expected",
 })
+
+
+def _trace_targets(kwargs: dict[str, Any]) -> bool:
+    """Pop and check the run's `trace_targets` option (the hooks', not the engine's)."""
+    value = kwargs.pop("trace_targets", False)
+    if not isinstance(value, bool):
+        raise InvalidInputError("trace_targets", value, "must be a bool")
+    return value
 
 
 def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

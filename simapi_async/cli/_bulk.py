@@ -37,10 +37,12 @@ from ._common import (
     connect,
     connection_options,
     dump_json,
+    fields_option,
     make_console,
+    pick_fields,
     run_async,
 )
-from ._dryrun import dry_run
+from ._dryrun import DRY_RUN_FIELDS, dry_run
 from ._inputs import BadLine, TargetReader, count_candidate_lines, open_input
 from ._progress import BulkProgressView
 from ._running import fill_report, run_stream
@@ -53,6 +55,13 @@ OPTION_OF: Final = {"service": "--service", "packet_id": "--packet-id", "date": 
                     "type": "--type", "small_packet_id": "--small-packet-id"}
 _ALIASES: Final = {"small_packet": "add_small_packet", "sms": "send_sms"}
 _SHOWN_BAD: Final = 20
+#: The keys of the `--json` summary of a run (`_Run._summary_json`).
+RUN_FIELDS: Final = ("operation", "file", "ok", "interrupted", "total", "succeeded", "failed",
+                     "skipped", "duplicates", "bad_lines", "unknown", "not_attempted",
+                     "elapsed", "throughput", "requests", "retries", "relogins", "reasons",
+                     "bad", "journal", "report")
+#: What `--fields` may name: a run's summary keys, then those only --dry-run has.
+SUMMARY_FIELDS: Final = (*RUN_FIELDS, *(f for f in DRY_RUN_FIELDS if f not in RUN_FIELDS))
 
 
 def check_operation(name: str, given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -187,6 +196,7 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
               help="Write every target that did not succeed (and every bad line) here.")
 @click.option("--max-failures", metavar="N|RATIO",
               help="Stop after N failures, or once this ratio (e.g. 0.2) of targets fail.")
+@fields_option("--json summary", known=SUMMARY_FIELDS, example="total,failed,reasons")
 @click.option("--retry-unknown", is_flag=True,
               help="Resend send-sms / small-packet whose outcome a previous run did not know.")
 @click.option("--dry-run", is_flag=True, help="Read and validate FILE, count; send nothing.")
@@ -216,6 +226,8 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         "small_packet_id": params["small_packet_id"],
     })
     shard = parse_shard(params["shard"])
+    if params["fields"] is not None and not params["as_json"]:
+        raise click.UsageError("--fields needs --json")
     max_failures = _parse_max_failures(params["max_failures"])
     if params["journal"] and params["no_journal"]:
         raise ConfigError("--journal and --no-journal do not go together")
@@ -225,7 +237,8 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         raise ConfigError("FILE - and --password-stdin both want stdin; give FILE as a path")
     if params["dry_run"]:
         code = dry_run(op, kwargs, params["file"], shard=shard, journal=params["journal"],
-                       report_path=params["report_path"], as_json=params["as_json"])
+                       report_path=params["report_path"], as_json=params["as_json"],
+                       fields=params["fields"])
         ctx.exit(code)
     journal: Path | None = None
     auto = False
@@ -375,7 +388,8 @@ class _Run:
         if self.auto_journal and complete and self.journal is not None:
             self.journal.unlink(missing_ok=True)
         if self.params["as_json"]:
-            click.echo(dump_json(self._summary_json(complete)))
+            click.echo(dump_json(pick_fields(self._summary_json(complete),
+                                             self.params["fields"])))
         else:
             self._print_summary()
         if self.interrupted is not None:
@@ -405,6 +419,7 @@ class _Run:
             self.out.print(Text(f"report: {self.report_file.path}"), soft_wrap=True)
 
     def _summary_json(self, complete: bool) -> dict[str, Any]:
+        """The `--json` summary (its keys: `RUN_FIELDS`)."""
         r = self.report
         return {
             "operation": self.op, "file": self.params["file"], "ok": complete,

@@ -11,9 +11,9 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Final, cast
 
 import click
 from rich.console import Console
@@ -29,14 +29,21 @@ from ._common import (
     ConfigError,
     connect,
     connection_options,
+    dump_json,
     explain,
+    fields_option,
     make_console,
+    pick_fields,
     run_async,
 )
 from ._progress import CountProgressView
-from ._writers import FORMATS, RecordWriter, make_writer, require_pyarrow
+from ._writers import FIELDS, FORMATS, RecordWriter, make_writer, require_pyarrow
 
 __all__ = ["cdr", "export_cdr", "sync_command"]
+
+#: The keys of `simapi cdr sync --json` (a `SyncReport`'s fields).
+SYNC_FIELDS: Final = ("date_from", "date_until", "days", "records", "bytes", "elapsed",
+                      "watermark")
 
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
              ".parquet": "parquet", ".pq": "parquet"}
@@ -63,22 +70,27 @@ def cdr() -> None:
               help="Requests in flight at most.")
 @click.option("--row-group-size", type=click.IntRange(min=1), default=100_000,
               show_default=True, help="Parquet: records per row group (memory bound).")
+@fields_option("jsonl (or csv)", known=FIELDS, example="number,started_at,volume_bytes")
 @connection_options
 @click.pass_context
 def export(ctx: click.Context, date_from: str, date_to: str | None, numbers: tuple[str, ...],
            inn: str | None, fmt: str | None, out: str, window_days: int, concurrency: int,
-           row_group_size: int) -> None:
+           row_group_size: int, fields: tuple[str, ...] | None) -> None:
     """Export internet CDR from --from to --to into --out.
 
     \b
     Example:
       simapi cdr export --from 2025-03-01 --to 2025-03-31 --inn 7707083893 --out march.parquet
+      simapi cdr export --from 2025-03-01 --out - --format jsonl --fields number,volume_bytes
     """
     fmt = fmt or _format_of(out)
     _check_out(out)
     if fmt == "parquet":
         if out == "-":
             raise ConfigError("--format parquet cannot go to stdout; give --out FILE")
+        if fields is not None:
+            raise ConfigError("--fields is for csv / jsonl output (a Parquet reader picks "
+                              "its columns itself)")
         require_pyarrow()
     try:
         first, last = date_range(date_from, date_to if date_to is not None else date_from)
@@ -91,7 +103,7 @@ def export(ctx: click.Context, date_from: str, date_to: str | None, numbers: tup
     async def main() -> int:
         async with api:
             await export_cdr(api, first.isoformat(), last.isoformat(), out, fmt,
-                             row_group_size=row_group_size, **options)
+                             row_group_size=row_group_size, fields=fields, **options)
         return EXIT_OK
 
     run_async(main)
@@ -111,11 +123,13 @@ def export(ctx: click.Context, date_from: str, date_to: str | None, numbers: tup
 @click.option("--number", "numbers", multiple=True, metavar="NUMBER",
               help="Only this number (repeat the option for several).")
 @click.option("--table", help="PostgreSQL / DuckDB table [default: simapi_internet_cdr].")
+@click.option("--json", "as_json", is_flag=True, help="Print what the sync did as JSON.")
+@fields_option("--json", known=SYNC_FIELDS, example="days,records")
 @connection_options
 @click.pass_context
 def sync_command(ctx: click.Context, dest: str, date_from: str | None, date_until: str | None,
                  lookback_days: int, inn: str | None, numbers: tuple[str, ...],
-                 table: str | None) -> None:
+                 table: str | None, as_json: bool, fields: tuple[str, ...] | None) -> None:
     """Bring the warehouse DEST up to date with internet CDR, day by day.
 
     Each day replaces what DEST held for it (one transaction or one renamed file), and
@@ -128,6 +142,8 @@ def sync_command(ctx: click.Context, dest: str, date_from: str | None, date_unti
     """
     from ..destinations import open_destination
 
+    if fields is not None and not as_json:
+        raise click.UsageError("--fields needs --json")
     try:
         open_destination(dest, table=table)  # a bad DEST or missing extra: before any request
     except InvalidInputError as exc:
@@ -149,7 +165,11 @@ def sync_command(ctx: click.Context, dest: str, date_from: str | None, date_unti
                                             on_progress=progress)
             except InvalidInputError as exc:
                 raise ConfigError(str(exc)) from None
-        if report.days == 0:
+        if as_json:
+            summary = {f: getattr(report, f) for f in SYNC_FIELDS}
+            summary["elapsed"] = round(report.elapsed, 3)
+            click.echo(dump_json(pick_fields(summary, fields)))
+        elif report.days == 0:
             err.print(Text(f"up to date: nothing after {report.watermark} to sync up to "
                            f"{report.date_until}"), soft_wrap=True)
         else:
@@ -191,7 +211,8 @@ def _check_out(out: str) -> None:
 
 async def export_cdr(api: AsyncSession, date_from: str, date_to: str, out: str, fmt: str, *,
                      row_group_size: int = 100_000, label: str = "cdr export",
-                     console: Console | None = None, **options: Any) -> int:
+                     console: Console | None = None, fields: Sequence[str] | None = None,
+                     **options: Any) -> int:
     """Write the records of `api.cdr.internet(date_from, date_to, **options)` to `out`;
     the number of records. Progress and the summary go to stderr; `api` stays open."""
     first, last = date_range(date_from, date_to)
@@ -212,7 +233,7 @@ async def export_cdr(api: AsyncSession, date_from: str, date_to: str, out: str, 
         elif fmt != "parquet":
             assert part is not None
             file = part.open("w", encoding="utf-8", newline="")
-        writer = make_writer(fmt, file, str(part), row_group_size)
+        writer = make_writer(fmt, file, str(part), row_group_size, fields)
         async with contextlib.aclosing(records_iter) as records:
             with view:
                 async for record in records:

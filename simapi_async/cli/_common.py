@@ -16,7 +16,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, Final, NoReturn, TypeVar
 
 import click
@@ -40,6 +40,8 @@ __all__ = [
     "dump_json",
     "make_console",
     "explain",
+    "fields_option",
+    "pick_fields",
     "run_async",
 ]
 
@@ -291,3 +293,35 @@ def make_console(*, stderr: bool = False) -> Console:
 def dump_json(value: Any, *, indent: int | None = 2) -> str:
     """JSON text for `--json` output (UTF-8 kept as is)."""
     return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+
+
+def fields_option(what: str = "--json", known: Collection[str] | None = None,
+                  example: str = "number,status") -> Callable[[F], F]:
+    """``--fields A,B,...``: only these fields in `what` output, in that order (enough for
+    the common ``jq`` uses). With `known` (a fixed set of fields) any other name is a
+    usage error at once, before anything runs; else a field a record lacks is null."""
+
+    def split(ctx: click.Context, param: click.Parameter,
+              value: str | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        fields = tuple(f.strip() for f in value.split(",") if f.strip())
+        if not fields:
+            raise click.BadParameter("name at least one field, e.g. --fields number,status")
+        if known is not None:
+            unknown = [f for f in fields if f not in known]
+            if unknown:
+                raise click.BadParameter(f"no field {', '.join(map(repr, unknown))}; the "
+                                         f"fields are {', '.join(known)}")
+        return fields
+
+    shown = f" (of {', '.join(known)})" if known and len(known) <= 12 else ""
+    return click.option("--fields", metavar="A,B,...", callback=split,
+                        help=f"Only these fields in {what} output, e.g. {example}{shown}.")
+
+
+def pick_fields(data: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """`data` with only `fields`, in that order (a field the record lacks is null)."""
+    if fields is None:
+        return data
+    return {f: data.get(f) for f in fields}

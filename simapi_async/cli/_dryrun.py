@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 from rich.text import Text
@@ -17,17 +18,29 @@ from rich.text import Text
 from ..bulk import NumberSet
 from ..bulk._journal import Journal
 from ..bulk._targets import in_shard
-from ._common import EXIT_FAILED, EXIT_OK, ConfigError, dump_json, make_console
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigError,
+    dump_json,
+    make_console,
+    pick_fields,
+)
 from ._inputs import BadLine, TargetReader, open_input
 from ._tables import key_value_table, rows_table
 
-__all__ = ["dry_run"]
+__all__ = ["DRY_RUN_FIELDS", "dry_run"]
 
 _SHOWN_BAD = 20
+#: The keys of the `--dry-run --json` summary.
+DRY_RUN_FIELDS: Final = ("operation", "arguments", "file", "format", "valid", "unique",
+                         "duplicates", "bad_lines", "shard", "in_shard", "done_before",
+                         "would_send", "bad")
 
 
 def dry_run(op: str, kwargs: dict[str, Any], path: str, *, shard: tuple[int, int] | None,
-            journal: str | None, report_path: str | None, as_json: bool) -> int:
+            journal: str | None, report_path: str | None, as_json: bool,
+            fields: Sequence[str] | None = None) -> int:
     """Validate every line of `path`; exit status 0 when none is bad, else 1."""
     done = NumberSet()
     if journal is not None and Path(journal).exists():
@@ -83,7 +96,7 @@ def dry_run(op: str, kwargs: dict[str, Any], path: str, *, shard: tuple[int, int
         "bad": [{"line": b.line, "text": b.text, "reason": b.reason} for b in bad],
     }
     if as_json:
-        click.echo(dump_json(summary))
+        click.echo(dump_json(pick_fields(summary, fields)))
     else:
         _print(summary, bad, reader.bad)
     return EXIT_OK if reader.bad == 0 else EXIT_FAILED

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -63,27 +61,21 @@ def emulator(ctx: click.Context, /, log_requests: bool, **options: Any) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from ..testing._cli import _serve, emulator_from_args
+    from ..testing._cli import log_requests as show_request_log
 
     try:
         emu = emulator_from_args(argparse.Namespace(**options))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if log_requests:
-        _log_requests()
+        if options["fast"]:
+            raise ConfigError("--log needs the access log that --fast turns off")
+        show_request_log()
     try:
         asyncio.run(_serve(emu))
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         ctx.exit(0)
-
-
-def _log_requests() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    access = logging.getLogger("simapi_async.access")
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    access.propagate = False
 
 
 @emulator.command("stats")

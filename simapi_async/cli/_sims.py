@@ -20,7 +20,9 @@ from ._common import (
     connect,
     connection_options,
     dump_json,
+    fields_option,
     make_console,
+    pick_fields,
     run_async,
 )
 from ._tables import SIM_COLUMNS, key_value_table, packets_table, sim_row, sims_table
@@ -28,30 +30,12 @@ from ._tables import SIM_COLUMNS, key_value_table, packets_table, sim_row, sims_
 __all__ = ["packets", "sims"]
 
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
-_fields_option = click.option(
-    "--fields", metavar="A,B,...", callback=lambda ctx, param, value: _split_fields(value),
-    help="Only these fields in --json (or --format csv) output, e.g. number,status.")
+_fields_option = fields_option("--json (or --format csv)")
 #: `--format csv` columns: the identifiers file `simapi bulk` reads back (number, iccid, imsi).
 CSV_COLUMNS: Final = ("number", "iccid", "imsi", "status", "packet_id", "packet_name", "inn",
                       "blocked_services")
 #: Page sizes `sims list --all` tries, largest first, while the server answers 422 for limit.
 _PAGE_SIZES: Final = (1000, 500, 200, 100, 50)
-
-
-def _split_fields(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    fields = tuple(f.strip() for f in value.split(",") if f.strip())
-    if not fields:
-        raise click.BadParameter("name at least one field, e.g. --fields number,status")
-    return fields
-
-
-def _pick(data: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
-    """`data` with only `fields`, in that order (a field the record lacks is null)."""
-    if fields is None:
-        return data
-    return {f: data.get(f) for f in fields}
 
 
 def _sim_data(sim: Sim) -> dict[str, Any]:
@@ -111,7 +95,7 @@ def list_sims(ctx: click.Context, inn: str | None, status: str | None, page: int
                 _write_csv(result.items, fields)
             elif fmt == "json":
                 click.echo(dump_json({
-                    "items": [_pick(converter.unstructure(s), fields) for s in result.items],
+                    "items": [pick_fields(converter.unstructure(s), fields) for s in result.items],
                     "page": result.page, "limit": result.limit, "total": result.total,
                     "last_page": result.last_page, "has_next": result.has_next,
                 }))
@@ -185,7 +169,7 @@ async def _print_all(api: AsyncSession, inn: str | None, status: str | None, lim
         click.echo("[")
         async for sim in sims_iter:
             click.echo(("" if first else ",\n") + dump_json(
-                _pick(converter.unstructure(sim), fields), indent=None), nl=False)
+                pick_fields(converter.unstructure(sim), fields), indent=None), nl=False)
             first = False
         click.echo("\n]" if not first else "]")
         return
@@ -243,7 +227,7 @@ def get_sim(ctx: click.Context, number: str | None, iccid: str | None, as_json: 
 def _show_sim(sim: Sim, as_json: bool, fields: Sequence[str] | None = None) -> None:
     """The SIM as a table of every field, or the same fields as JSON."""
     if as_json:
-        click.echo(dump_json(_pick(_sim_data(sim), fields)))
+        click.echo(dump_json(pick_fields(_sim_data(sim), fields)))
         return
     data = converter.unstructure(sim)
     extra = {k: v for k, v in sim.raw.items() if k not in data}
@@ -376,22 +360,27 @@ def _send_sms(api: AsyncSession, number: str, *, sms_type: str) -> Awaitable[Ope
 
 @click.command("packets")
 @_json_option
+@fields_option(example="id,name")
 @connection_options
 @click.pass_context
-def packets(ctx: click.Context, as_json: bool) -> None:
+def packets(ctx: click.Context, as_json: bool, fields: tuple[str, ...] | None) -> None:
     """List the tariff packets and their small (top-up) packets.
 
     \b
     Example:
       simapi packets --json
+      simapi packets --json --fields id,name
     """
+    if fields is not None and not as_json:
+        raise click.UsageError("--fields needs --json")
     api = connect(ctx)
 
     async def main() -> int:
         async with api:
             found = await api.packets.list()
         if as_json:
-            click.echo(dump_json([converter.unstructure(p) for p in found]))
+            click.echo(dump_json([pick_fields(converter.unstructure(p), fields)
+                                  for p in found]))
         else:
             make_console().print(packets_table(found))
         return EXIT_OK

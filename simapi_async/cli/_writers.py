@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections.abc import Sequence
 from types import ModuleType
 from typing import IO, Any, Final, Protocol
 
@@ -42,29 +43,45 @@ def _row(r: InternetCdr) -> tuple[Any, ...]:
             r.download_bytes, r.apn, r.imsi, r.iccid, None if day is None else day.isoformat())
 
 
-class CsvWriter:
-    """A header line, then one row per record (empty cells for missing values)."""
+def _indices(fields: Sequence[str] | None) -> tuple[int, ...] | None:
+    """Where `fields` (names of `FIELDS`, from `--fields`) are in a row; None for all."""
+    return None if fields is None else tuple(FIELDS.index(f) for f in fields)
 
-    def __init__(self, file: IO[str]) -> None:
+
+class CsvWriter:
+    """A header line, then one row per record (empty cells for missing values); only
+    `fields` (`--fields`) when given."""
+
+    def __init__(self, file: IO[str], fields: Sequence[str] | None = None) -> None:
         self._file = file
         self._writer = csv.writer(file, lineterminator="\n")
-        self._writer.writerow(FIELDS)
+        self._writer.writerow(FIELDS if fields is None else fields)
+        self._indices = _indices(fields)
 
     def write(self, record: InternetCdr) -> None:
-        self._writer.writerow(_row(record))
+        row = _row(record)
+        if self._indices is not None:
+            row = tuple(row[i] for i in self._indices)
+        self._writer.writerow(row)
 
     def close(self) -> None:
         self._file.flush()
 
 
 class JsonlWriter:
-    """One JSON object per line, with every field (null when missing)."""
+    """One JSON object per line, with every field (null when missing); only `fields`
+    (`--fields`), in that order, when given."""
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], fields: Sequence[str] | None = None) -> None:
         self._file = file
+        self._fields = FIELDS if fields is None else tuple(fields)
+        self._indices = _indices(fields)
 
     def write(self, record: InternetCdr) -> None:
-        self._file.write(json.dumps(dict(zip(FIELDS, _row(record), strict=True)),
+        row = _row(record)
+        if self._indices is not None:
+            row = tuple(row[i] for i in self._indices)
+        self._file.write(json.dumps(dict(zip(self._fields, row, strict=True)),
                                     ensure_ascii=False) + "\n")
 
     def close(self) -> None:
@@ -135,9 +152,11 @@ class ParquetWriter:
 
 
 def make_writer(fmt: str, file: IO[str] | None, path: str,
-                row_group_size: int = 100_000) -> RecordWriter:
-    """The writer of `fmt` on `file` (text formats) or at `path` (parquet)."""
+                row_group_size: int = 100_000,
+                fields: Sequence[str] | None = None) -> RecordWriter:
+    """The writer of `fmt` on `file` (text formats) or at `path` (parquet); `fields`
+    (text formats only) selects and orders the columns."""
     if fmt == "parquet":
         return ParquetWriter(path, row_group_size)
     assert file is not None
-    return CsvWriter(file) if fmt == "csv" else JsonlWriter(file)
+    return CsvWriter(file, fields) if fmt == "csv" else JsonlWriter(file, fields)

@@ -2,7 +2,12 @@
 ``simapi emulator``::
 
     python -m simapi_async.testing --port 8080 --sims 10000 --latency-ms 20 \\
-        --error-rate 0.01 --rate-429 0.01 --cdr-page-size 1000 --seed 1 [--fast]
+        --error-rate 0.01 --rate-429 0.01 --cdr-page-size 1000 --seed 1 [--fast | --log]
+
+`--log` prints a line per request on stderr (method, path — never the query, where
+login's password travels —, status, time). While it runs, ``GET /_emulator/stats``
+answers what it has counted (the `emu.stats` a test reads; ``simapi emulator stats URL``
+prints it).
 """
 
 from __future__ import annotations
@@ -10,15 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Sequence
 
-from ._emulator import Emulator
+from ._emulator import STATS_PATH, Emulator
 from ._faults import Faults
 from ._shapes import Shapes
 
-__all__ = ["build_parser", "run_cli"]
+__all__ = ["build_parser", "log_requests", "run_cli"]
 
 
 def build_parser(prog: str = "python -m simapi_async.testing") -> argparse.ArgumentParser:
@@ -41,7 +47,19 @@ def build_parser(prog: str = "python -m simapi_async.testing") -> argparse.Argum
     p.add_argument("--cdr-page-size", type=int, default=None,
                    help="answer cdr/internet in pages of this many records (read on with page=)")
     p.add_argument("--fast", action="store_true", help="no access log (benchmarks)")
+    p.add_argument("--log", action="store_true",
+                   help="print a line per request on stderr: method, path, status, time")
     return p
+
+
+def log_requests() -> None:
+    """Send the emulator's request log (``simapi_async.access``) to stderr, a line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    access = logging.getLogger("simapi_async.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def emulator_from_args(args: argparse.Namespace) -> Emulator:
@@ -65,6 +83,7 @@ async def _serve(emu: Emulator) -> None:
         print(f"base URL: {emu.base_url}", flush=True)
         print(f"login:    {emu.login}", flush=True)
         print(f"password: {emu.password}", flush=True)
+        print(f"stats:    {emu.base_url}/{STATS_PATH}", flush=True)
         print("Ctrl-C to stop", flush=True)
         await stop.wait()
 
@@ -73,10 +92,14 @@ def run_cli(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Parse `argv` (default: the process's), serve until Ctrl-C / SIGTERM; exit code."""
     parser = build_parser(prog) if prog else build_parser()
     args = parser.parse_args(argv)
+    if args.log and args.fast:
+        parser.error("--log needs the access log that --fast turns off")
     try:
         emu = emulator_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.log:
+        log_requests()
     try:
         asyncio.run(_serve(emu))
     except KeyboardInterrupt:

@@ -92,3 +92,10 @@ def test_emulator_stats_of_nothing_is_a_clear_error(invoke: Invoke) -> None:
     result = invoke(["emulator", "stats", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "cannot read http://127.0.0.1:9/_emulator/stats" in result.output
+
+
+def test_emulator_refuses_log_with_fast(invoke: Invoke) -> None:
+    """`simapi emulator --log --fast` is a usage error (exit 2) before anything serves."""
+    result = invoke(["emulator", "--port", "0", "--log", "--fast"])
+    assert result.exit_code == 2
+    assert "--log needs the access log" in result.output

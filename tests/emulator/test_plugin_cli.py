@@ -95,3 +95,42 @@ def test_public_names() -> None:
     public = {n for n, v in vars(testing).items()
               if not n.startswith("_") and not isinstance(v, types.ModuleType)}
     assert public == set(testing.__all__)
+
+
+def test_standalone_emulator_log_and_stats_while_it_runs() -> None:
+    """`python -m simapi_async.testing --log` prints a line per request on stderr (never
+    the password) and, while it runs, answers its stats at the URL it prints."""
+    import json
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simapi_async.testing", "--port", "0", "--sims", "10",
+         "--log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = dict(proc.stdout.readline().split(": ", 1) for _ in range(4))
+        base_url, stats_url = lines["base URL"].strip(), lines["stats"].strip()
+        assert stats_url == base_url + "/_emulator/stats"
+        login = urllib.request.Request(  # noqa: S310 - loopback
+            base_url + "/api/v2/login?login=demo&password=demo-password", method="POST")
+        with urllib.request.urlopen(login, timeout=30) as answer:  # noqa: S310
+            assert answer.status == 200
+        with urllib.request.urlopen(stats_url, timeout=30) as answer:  # noqa: S310
+            stats = json.loads(answer.read())
+        assert (stats["logins"], stats["requests"], stats["status_counts"]) == (
+            1, {"login": 1}, {"200": 1})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "POST /api/v2/login 200" in err
+    assert "demo-password" not in err
+
+
+def test_standalone_emulator_refuses_log_with_fast() -> None:
+    """`--log --fast` is a usage error: --fast turns the access log off."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "simapi_async.testing", "--port", "0", "--log", "--fast"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert "--log needs the access log" in proc.stderr

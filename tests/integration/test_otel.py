@@ -134,3 +134,102 @@ def test_no_hook_without_a_configured_provider(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("SIMAPI_OTEL")
     assert len(_instrumentation.discover(force=True)) == 1
     _instrumentation.set_hooks([])
+
+
+async def test_a_bulk_stream_is_one_span_with_counts(telemetry: Telemetry) -> None:
+    """`api.bulk.stream` is one `simapi.bulk.unblock` span too, with the expected and
+    final counts; the consumer's code between two results is not inside it."""
+    from opentelemetry import trace
+
+    async with Emulator(sims=30, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        targets = [*emu.fleet.numbers[:8], "79999999999", "bad"]
+        seen = []
+        async for result in api.bulk.stream("unblock", targets):
+            seen.append(result.ok)
+            assert not trace.get_current_span().get_span_context().is_valid
+    assert (seen.count(True), seen.count(False)) == (8, 2)
+    spans = telemetry.spans.get_finished_spans()
+    assert [s.name for s in spans if s.name.startswith("simapi.")] == ["simapi.bulk.unblock"]
+    attrs = spans[-1].attributes or {}
+    assert (attrs["simapi.operation"], attrs["simapi.bulk.expected"], attrs["simapi.bulk.total"],
+            attrs["simapi.bulk.succeeded"], attrs["simapi.bulk.failed"],
+            attrs["simapi.bulk.skipped"]) == ("unblock", 10, 10, 8, 2, 0)
+    assert spans[-1].status.is_ok
+
+
+async def test_a_bulk_stream_closed_early_ends_its_span(telemetry: Telemetry) -> None:
+    """Leaving a stream early cancels the run and ends its span as stopped ("cancelled",
+    not an error), with the counts of what finished."""
+    async with Emulator(sims=30, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        stream = api.bulk.stream("block", emu.fleet.numbers, concurrency=1)
+        async for _ in stream:
+            break
+        await stream.aclose()  # type: ignore[attr-defined]
+    (span,) = [s for s in telemetry.spans.get_finished_spans()
+               if s.name == "simapi.bulk.block"]
+    attrs = span.attributes or {}
+    assert attrs["simapi.bulk.stopped"] == "cancelled"
+    assert "error.type" not in attrs
+    assert 1 <= int(attrs["simapi.bulk.total"]) < 30  # type: ignore[arg-type]
+
+
+async def test_a_bulk_run_can_trace_each_target(telemetry: Telemetry) -> None:
+    """`trace_targets=True` makes each target's call a `simapi.block` span (with its
+    attempt) under the run's span; a failed target's span is an error."""
+    async with Emulator(sims=30, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        targets = [sa.Target(s.number, iccid=s.iccid)
+                   for s in list(emu.fleet.sims.values())[:5]]
+        await api.authenticate()  # the login is not inside the first target's span
+        emu.fail_next(1, status=422)
+        report = await api.bulk.block(targets, concurrency=1, trace_targets=True)
+    assert (report.succeeded, report.failed) == (4, 1)
+    spans = telemetry.spans.get_finished_spans()
+    (run,) = [s for s in spans if s.name == "simapi.bulk.block"]
+    calls = [s for s in spans if s.name == "simapi.block"]
+    assert len(calls) == 5
+    assert all(c.parent is not None and c.parent.span_id == run.context.span_id
+               for c in calls)
+    assert sum(not c.status.is_ok for c in calls) == 1
+    attempts = [s for s in spans if s.parent is not None
+                and s.parent.span_id in {c.context.span_id for c in calls}]
+    assert len(attempts) == 5
+
+
+async def test_trace_targets_must_be_a_bool() -> None:
+    """`trace_targets="yes"` is refused before anything runs."""
+    async with Emulator(sims=3, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        with pytest.raises(sa.InvalidInputError, match="trace_targets"):
+            await api.bulk.block(emu.fleet.numbers, trace_targets="yes")
+        assert emu.stats.total_requests == 0
+
+
+async def test_rate_limiter_wait_is_a_metric_and_a_span_attribute(telemetry: Telemetry) -> None:
+    """Calls paced by the session's rate limit add their wait to
+    `simapi.client.rate_limit.wait` and to their span's `simapi.rate_limit.wait`."""
+    async with Emulator(sims=5, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password, rate_limit=40) as api:
+        for _ in range(6):
+            await api.packets.list()
+        waited = api.stats.rate_limit_wait
+    assert waited > 0
+    points = telemetry.metrics()["simapi.client.rate_limit.wait"]
+    assert sum(p.value for p in points) == pytest.approx(waited)
+    spans = [s for s in telemetry.spans.get_finished_spans() if s.name == "simapi.list_packets"]
+    assert len(spans) == 6
+    assert sum(float((s.attributes or {})["simapi.rate_limit.wait"])  # type: ignore[arg-type]
+               for s in spans) == pytest.approx(waited)
+
+
+def test_no_hook_when_opentelemetry_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without opentelemetry-api (the `otel` extra) discovery finds nothing and raises
+    nothing, even with SIMAPI_OTEL unset."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "simapi_async._otel", None)  # import -> ImportError
+    monkeypatch.delenv("SIMAPI_OTEL", raising=False)
+    assert _instrumentation.discover(force=True) == []
+    _instrumentation.set_hooks([])

@@ -125,7 +125,8 @@ class BulkResource:
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
-    "max_duration", "lookup", "expected",
+    "max_duration", "lookup", "expected", "skip_already", "undoable",
+    "canary", "canary_max_failures", "on_canary",
 })
 
 

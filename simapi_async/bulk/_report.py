@@ -22,11 +22,11 @@ class ItemResult:
 
     `ok` says whether the operation is known to be done (for a target skipped because a
     previous run did it, too). `skipped` gives why a target was not sent ("done in a
-    previous run", "duplicate", ...). `outcome` is `ok`, `failed`, `unknown` (the request
-    may have reached the server: a non-idempotent operation is then never repeated), or
-    `skipped`. `attempts` counts the requests of the target's operation that were sent
-    (retries and a replay after a `401` included; a SIM lookup or a login made on the way
-    not), `elapsed` its seconds.
+    previous run", "duplicate", "already blocked" with `skip_already`, ...). `outcome` is
+    `ok`, `failed`, `unknown` (the request may have reached the server: a non-idempotent
+    operation is then never repeated), or `skipped`. `attempts` counts the requests of the
+    target's operation that were sent (retries and a replay after a `401` included; a SIM
+    lookup or a login made on the way not), `elapsed` its seconds.
     """
 
     target: Target
@@ -37,6 +37,9 @@ class ItemResult:
     skipped: str | None = None
     outcome: str = OK
     result: Any = attrs.field(default=None, repr=False, eq=False)
+    #: The state the run found before it changed this target (what `undo` restores),
+    #: e.g. ``{"blocked": False}`` or ``{"packet_id": 101}``; None when not recorded.
+    before: dict[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def number(self) -> str:

@@ -67,7 +67,7 @@ class Resolver:
         self.states = states
         self.concurrency = concurrency
         self.requests = 0  # listing requests made
-        self.lookups = 0  # state mode: lookups made (answered)
+        self.lookup_requests = 0  # state mode: lookups made
         self.listed_all = False  # the last listing went through the whole fleet
         self.found = 0
 
@@ -197,6 +197,7 @@ class Resolver:
         async def one(number: str) -> None:
             async with limit:
                 while True:
+                    self.lookup_requests += 1
                     try:
                         sim = await sims.get(number)
                     except SimApiError as exc:
@@ -204,7 +205,6 @@ class Resolver:
                             continue  # the session's pacer holds the next try
                         states[number] = exc
                         return
-                    self.lookups += 1
                     states[number] = seen_of(sim)
                     return
 

@@ -16,7 +16,8 @@ from typing import Any, Final, NamedTuple
 
 from ..models import Sim
 
-__all__ = ["INVERSES", "NO_INVERSE", "Seen", "already_so", "before", "changed", "seen_of"]
+__all__ = ["INVERSES", "NO_INVERSE", "Seen", "already_so", "before", "changed", "seen_of",
+           "state_value"]
 
 BLOCKED: Final = "blocked"
 
@@ -57,7 +58,7 @@ NO_INVERSE: Final = {
 }
 
 
-def _value(op: str, kwargs: dict[str, Any], seen: Seen) -> tuple[str, Any]:
+def state_value(op: str, kwargs: dict[str, Any], seen: Seen) -> tuple[str, Any]:
     """The journal key of the state `op` changes and its value in `seen` (None: unknown)."""
     if op in ("block", "unblock"):
         return "blocked", None if seen.status is None else seen.status == BLOCKED
@@ -87,7 +88,7 @@ _REASONS: Final = {
 
 def already_so(op: str, kwargs: dict[str, Any], seen: Seen) -> str | None:
     """Why `op` would change nothing on a SIM in state `seen` (None: it would, or unknown)."""
-    key, value = _value(op, kwargs, seen)
+    key, value = state_value(op, kwargs, seen)
     if not key or value is None or value != _wanted(op, kwargs):
         return None
     if op == "activate":
@@ -105,11 +106,11 @@ def before(op: str, kwargs: dict[str, Any], seen: Seen) -> dict[str, Any] | None
     """What the journal keeps of the state before `op` (None: nothing to undo with)."""
     if op not in INVERSES:
         return None
-    key, value = _value(op, kwargs, seen)
+    key, value = state_value(op, kwargs, seen)
     return None if value is None else {key: value}
 
 
 def changed(op: str, kwargs: dict[str, Any], recorded: dict[str, Any]) -> bool:
     """Whether `op` changed a SIM whose state before was `recorded` (the journal's "b")."""
-    key, _ = _value(op, kwargs, Seen(None, None, None, None))
+    key, _ = state_value(op, kwargs, Seen(None, None, None, None))
     return key in recorded and recorded[key] != _wanted(op, kwargs)

@@ -151,7 +151,8 @@ _END: Any = object()
 def merge(first: BulkReport, rest: BulkReport) -> BulkReport:
     """The report of both parts of a run (the rest's `stopped`, the canary's failures first)."""
     merged = BulkReport(first.operation, keep_failures=first.keep_failures)
-    for name in ("total", "succeeded", "failed", "skipped", "duplicates", "not_attempted",
+    for name in ("total", "succeeded", "failed", "skipped", "duplicates", "already",
+                 "not_attempted",
                  "unknown", "elapsed", "failures_dropped", "requests", "retries", "relogins",
                  "rate_limited", "list_requests"):
         setattr(merged, name, getattr(first, name) + getattr(rest, name))

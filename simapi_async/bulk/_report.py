@@ -14,6 +14,8 @@ __all__ = ["BulkProgress", "BulkReport", "ItemResult", "error_reason"]
 
 #: `ItemResult.outcome` values.
 OK, FAILED, UNKNOWN, SKIPPED = "ok", "failed", "unknown", "skipped"
+#: `ItemResult.skipped` of a target a previous run (its journal) did.
+DONE_BEFORE = "done in a previous run"
 
 
 @attrs.frozen(slots=True)
@@ -109,6 +111,8 @@ class BulkReport:
     failed: int = 0
     skipped: int = 0
     duplicates: int = 0
+    #: Skipped because their state was already the wanted one (`skip_already`).
+    already: int = 0
     not_attempted: int = 0
     unknown: int = 0
     elapsed: float = 0.0
@@ -143,6 +147,8 @@ class BulkReport:
             self.skipped += 1
             if result.skipped == "duplicate":
                 self.duplicates += 1
+            elif result.ok and result.skipped != DONE_BEFORE:
+                self.already += 1
         elif result.ok:
             self.succeeded += 1
         else:

@@ -281,7 +281,7 @@ async def test_a_canary_with_10_percent_failures_stops_after_50(tmp_path: Path) 
             emu.stats.reset()
             report = await api.bulk.block(gen(), canary=50, journal=tmp_path / "j.jsonl")
         assert (report.total, report.succeeded, report.failed) == (50, 45, 5)
-        assert report.stopped is not None and report.stopped.startswith("canary: 5 of 50")
+        assert str(report.stopped).startswith("canary: 5 of 50 failed (10%)")
         assert pulled == 50
         assert emu.stats.requests["block"] == 45
 

@@ -192,10 +192,10 @@ class Resolver:
         states = self.states
         assert states is not None
         sims = self.api.sims
-        limit = asyncio.Semaphore(self.concurrency)
+        numbers = iter(missing)
 
-        async def one(number: str) -> None:
-            async with limit:
+        async def worker() -> None:  # a few workers, not a coroutine per target
+            for number in numbers:
                 while True:
                     self.lookup_requests += 1
                     try:
@@ -204,8 +204,8 @@ class Resolver:
                         if is_flow_control(exc):
                             continue  # the session's pacer holds the next try
                         states[number] = exc
-                        return
+                        break
                     states[number] = seen_of(sim)
-                    return
+                    break
 
-        await asyncio.gather(*(one(n) for n in missing))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(missing)))))

@@ -15,7 +15,7 @@ import simapi_async as sa
 from simapi_async.bulk import UndoRefusedError
 from simapi_async.testing import Emulator
 
-from .conftest import connected
+from .conftest import connected, targets_of
 
 
 def fleet_with_blocked(emu: Emulator, every: int = 10) -> tuple[list[str], list[str]]:
@@ -369,3 +369,49 @@ async def test_largest_page_steps_down_to_what_the_server_accepts() -> None:
             plan = await api.bulk.plan("block", emu.fleet.numbers)
         assert plan.list_requests == 3  # 500 SIMs at 200 a page, the size already known
         assert refused == ["1000", "500"]  # refused once each
+
+
+async def test_targets_with_iccids_get_their_state_before_recorded_too(tmp_path: Path) -> None:
+    """Targets given with their ICCID (no identifiers needed) are still read for the undo:
+    by one listing request here, and the undo reverses exactly what changed."""
+    journal = tmp_path / "block.jsonl"
+    async with Emulator(sims=300, seed=26) as emu:
+        was_blocked, was_not = fleet_with_blocked(emu)
+        async with connected(emu) as api:
+            emu.stats.reset()
+            await api.bulk.block(targets_of(emu), journal=journal)
+            assert (emu.stats.requests["list_sims"], emu.stats.requests["get_sim"]) == (1, 0)
+            await api.bulk.undo(journal)
+        assert set(writes(emu, "unblock")) == set(was_not)
+        assert all(emu.fleet.sims[n].blocked for n in was_blocked)
+
+
+async def test_by_lookups_the_state_before_comes_from_each_lookup(tmp_path: Path) -> None:
+    """lookup="lookup": each target's state comes from its lookup (one per target, as the
+    write needs anyway), and the undo works the same."""
+    journal = tmp_path / "block.jsonl"
+    async with Emulator(sims=100, seed=27) as emu:
+        was_blocked, was_not = fleet_with_blocked(emu)
+        async with connected(emu) as api:
+            emu.stats.reset()
+            await api.bulk.block(emu.fleet.numbers, journal=journal, lookup="lookup",
+                                 skip_already=True)
+            assert emu.stats.requests["get_sim"] == 100
+            assert emu.stats.requests["block"] == len(was_not)
+            assert "list_sims" not in emu.stats.requests
+            await api.bulk.undo(journal, lookup="lookup")
+        assert set(writes(emu, "unblock")) == set(was_not)
+        assert all(emu.fleet.sims[n].blocked for n in was_blocked)
+
+
+async def test_undoable_false_records_no_state_and_reads_nothing_more(tmp_path: Path) -> None:
+    """undoable=False: targets with ICCIDs are sent without any read, and the journal has
+    no state before (so its undo sends nothing)."""
+    journal = tmp_path / "block.jsonl"
+    async with Emulator(sims=100, seed=28) as emu:
+        async with connected(emu) as api:
+            emu.stats.reset()
+            await api.bulk.block(targets_of(emu), journal=journal, undoable=False)
+            assert set(emu.stats.requests) == {"login", "block"}
+            assert (await api.bulk.undo(journal)).total == 0
+        assert '"b"' not in journal.read_text()

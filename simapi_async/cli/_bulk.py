@@ -192,7 +192,8 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
               help="Stop after N failures, or once this ratio (e.g. 0.2) of targets fail.")
 @click.option("--retry-unknown", is_flag=True,
               help="Resend send-sms / small-packet whose outcome a previous run did not know.")
-@click.option("--dry-run", is_flag=True, help="Read and validate FILE, count; send nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Read and validate FILE, count; send nothing (no connection needed).")
 @click.option("--plan", "plan", is_flag=True,
               help="Read the targets' current state from the API and say what a run would "
                    "change, what is already so, unknown numbers, bad lines, and the request "

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import InvalidInputError
-from ._engine import BulkRun, ResultHook
+from ._engine import BulkRun, ResultHook, _check_shard
 from ._journal import Journal
 from ._operations import Operation
 from ._report import BulkReport, ItemResult
-from ._targets import NumberSet, parse_target
+from ._targets import NumberSet, in_shard, parse_target
 
 if TYPE_CHECKING:
     from .._session import AsyncSession
@@ -56,6 +56,7 @@ class CanaryRun:
         self._done = NumberSet()
         if journal is not None:  # done before: not part of the canary
             self._done = Journal(journal, operation.name, operation.journal_params).load().done
+        self._shard = _check_shard(options.get("shard"))
         self._ended = False
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
@@ -70,8 +71,10 @@ class CanaryRun:
         self.first = BulkRun(api, operation, self._head(), **options)
 
     def _counts(self, raw: Any) -> bool:
+        """Whether `raw` is one of the canary's targets (not done before, of this shard)."""
         try:
-            return parse_target(raw).number not in self._done
+            number = parse_target(raw).number
+            return number not in self._done and in_shard(number, self._shard)
         except InvalidInputError:
             return True  # a bad target is a failure of the canary too
 

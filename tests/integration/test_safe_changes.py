@@ -415,3 +415,12 @@ async def test_undoable_false_records_no_state_and_reads_nothing_more(tmp_path: 
             assert set(emu.stats.requests) == {"login", "block"}
             assert (await api.bulk.undo(journal)).total == 0
         assert '"b"' not in journal.read_text()
+
+
+async def test_a_canary_counts_only_this_shards_targets() -> None:
+    """With shard=(0, 2) the canary is the first 20 targets of shard 0, not of the input."""
+    async with Emulator(sims=300, seed=29) as emu:
+        async with connected(emu) as api:
+            report = await api.bulk.block(emu.fleet.numbers, canary=20, shard=(0, 2),
+                                          on_canary=lambda r: False)
+        assert (report.total, report.succeeded) == (20, 20)

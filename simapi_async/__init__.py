@@ -21,7 +21,7 @@ from ._exceptions import (
 from ._logs import setup_logging as _setup_logging
 from ._session import AsyncSession, SessionStats
 from ._version import __version__
-from .bulk import BulkProgress, BulkReport, ItemResult, Target
+from .bulk import BulkPlan, BulkProgress, BulkReport, ItemResult, Target, UndoRefusedError
 from .models import InternetCdr, OperationResult, Packet, Page, Sim, SmallPacket
 from .resources._sync import SyncProgress, SyncReport
 
@@ -34,6 +34,7 @@ __all__ = [
     "AsyncSession",
     "AuthenticationError",
     "BulkError",
+    "BulkPlan",
     "BulkProgress",
     "BulkReport",
     "InternetCdr",
@@ -58,6 +59,7 @@ __all__ = [
     "SyncProgress",
     "SyncReport",
     "Target",
+    "UndoRefusedError",
     "UnprocessableEntityError",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 ```
 SimApiError
 ├── InvalidInputError (also ValueError)      bad input, caught before any request
+│   └── UndoRefusedError                     bulk undo: the operation has no inverse (.done)
 ├── ResponseFormatError                      a 2xx answer the SDK cannot understand
 ├── NotAttemptedError                        bulk: the run stopped before this target
 ├── BulkError                                bulk: raise_for_failures() on a report with failures

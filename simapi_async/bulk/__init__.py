@@ -6,27 +6,33 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import _instrumentation
 from .._exceptions import InvalidInputError
+from ._canary import CanaryRun, check_canary
 from ._engine import BulkRun, ResultHook
 from ._operations import OPERATIONS, make_operation
+from ._plan import BulkPlan, make_plan
 from ._report import BulkProgress, BulkReport, ItemResult
 from ._targets import NumberSet, Target, parse_target
+from ._undo import UndoRefusedError, undo
 
 if TYPE_CHECKING:
     from .._session import AsyncSession
 
 __all__ = [
     "OPERATIONS",
+    "BulkPlan",
     "BulkProgress",
     "BulkReport",
     "BulkResource",
     "ItemResult",
     "NumberSet",
     "Target",
+    "UndoRefusedError",
     "parse_target",
 ]
 
@@ -54,6 +60,14 @@ class BulkResource:
     counts as finished: survives a power loss, at a cost per target; without it lines are
     flushed, which survives the process being killed). A journal that cannot be written
     stops the run with `JournalError` (its `.report` has every result).
+
+    Safe changes: `skip_already` (skip targets whose state, read by listing the fleet or a
+    lookup, is already the wanted one: reason "already blocked" etc., no request; off by
+    default, the state read can be stale by the time of the write), `undoable` (record
+    each changed target's state before in the journal, for `undo`; default: when there is
+    a journal and the operation has an inverse), `canary=N` with `canary_max_failures`
+    (a share, default 0) and `on_canary` (see `_canary.py`). `plan()` tells what a run
+    would do without writing; `undo(journal)` reverses what a run changed.
     """
 
     __slots__ = ("_api",)
@@ -66,10 +80,10 @@ class BulkResource:
         trace_targets = _trace_targets(kwargs)
         options, op_kwargs = _split(kwargs)
         options.pop("on_result", None)
-        run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        run = self._make(op, op_kwargs, targets, options)
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
             return _instrumentation.instrumented_stream(
-                op, run.run, report=run.report, expected=run.expected,
+                op, run.run, report=_LiveReport(run), expected=run.expected,
                 trace_targets=trace_targets)
         return run.stream()
 
@@ -78,12 +92,45 @@ class BulkResource:
         trace_targets = _trace_targets(kwargs)
         options, op_kwargs = _split(kwargs)
         on_result: ResultHook | None = options.pop("on_result", None)
-        run = BulkRun(self._api, make_operation(self._api, op, op_kwargs), targets, **options)
+        run = self._make(op, op_kwargs, targets, options)
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
             return await _instrumentation.instrumented_bulk(
-                op, lambda: run.run(on_result), report=run.report, expected=run.expected,
-                trace_targets=trace_targets)
+                op, lambda: run.run(on_result), report=_LiveReport(run),
+                expected=run.expected, trace_targets=trace_targets)
         return await run.run(on_result)
+
+    def _make(self, op: str, op_kwargs: dict[str, Any], targets: Targets,
+              options: dict[str, Any]) -> BulkRun | CanaryRun:
+        """The run: in two parts (`CanaryRun`) when `canary=` is given."""
+        operation = make_operation(self._api, op, op_kwargs)
+        canary = options.pop("canary", None)
+        share = options.pop("canary_max_failures", 0.0)
+        on_canary = options.pop("on_canary", None)
+        if canary is None:
+            return BulkRun(self._api, operation, targets, **options)
+        size, share = check_canary(canary, share)
+        return CanaryRun(self._api, operation, targets, options, size=size,
+                         max_failures=share, on_canary=on_canary)
+
+    async def plan(self, op: str, targets: Targets, **kwargs: Any) -> BulkPlan:
+        """What a run of `op` over `targets` would do, from the fleet's current state; no
+        write is sent. Keyword arguments: the operation's (``service=``, ...), `shard`,
+        `lookup`, `concurrency` (of the lookups). See `BulkPlan`.
+
+        >>> plan = await api.bulk.plan("block", numbers)
+        >>> plan.to_change, plan.already, plan.unknown_numbers, plan.read_requests
+        """
+        return await make_plan(self._api, op, targets, **kwargs)
+
+    async def undo(self, journal: str | os.PathLike[str], **options: Any) -> BulkReport:
+        """Reverse what the run recorded in `journal` changed, on exactly those targets:
+        unblock what it blocked (not what was blocked before), service and financial
+        blocks likewise, `change_packet` back to each SIM's previous packet. Refuses
+        (`UndoRefusedError`, listing what was done) operations with no inverse. The undo
+        is a resumable run with its own journal (`undo_journal=`, default
+        ``NAME.undo.jsonl``); `date=` for a `change_packet` undo; other options as for
+        any run."""
+        return await undo(self._api, journal, **options)
 
     async def block(self, targets: Targets, **options: Any) -> BulkReport:
         """Block every target's SIM (full block)."""
@@ -136,7 +183,8 @@ class BulkResource:
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
-    "max_duration", "lookup", "expected",
+    "max_duration", "lookup", "expected", "skip_already", "undoable",
+    "canary", "canary_max_failures", "on_canary",
 })
 
 
@@ -146,6 +194,18 @@ def _trace_targets(kwargs: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError("trace_targets", value, "must be a bool")
     return value
+
+
+class _LiveReport:
+    """The report of a run as it is when read (a canary run's grows a second part)."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: BulkRun | CanaryRun) -> None:
+        self._run = run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._run.report, name)
 
 
 def _split(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

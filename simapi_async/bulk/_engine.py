@@ -31,6 +31,8 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 from .._callstats import CALL_STATS, CallStats
 from .._envelopes import operation_result
 from .._exceptions import (
@@ -52,6 +54,7 @@ from ._journal import Journal, JournalState
 from ._operations import Operation
 from ._report import FAILED, OK, SKIPPED, UNKNOWN, BulkProgress, BulkReport, ItemResult
 from ._resolve import Resolver
+from ._state import INVERSES, NO_INVERSE, Seen, already_so, before
 from ._targets import NumberSet, Target, bare_number, in_shard, parse_target
 
 if TYPE_CHECKING:
@@ -187,6 +190,8 @@ class BulkRun:
         on_progress: ProgressHook | None = None,
         progress_interval: float = 0.2,
         keep_failures: int = 10_000,
+        skip_already: bool = False,
+        undoable: bool | None = None,
     ) -> None:
         self.api = api
         self.op = operation
@@ -247,6 +252,31 @@ class BulkRun:
         self._lean = False
         self._ready: deque[Target] = deque()  # screened, to be sent (at most `_batch`)
         self._batch = min(_BATCH, workers)
+        self._init_state(skip_already, undoable)
+
+    def _init_state(self, skip_already: object, undoable: object) -> None:
+        """Safe changes: read each target's state first when the run skips what is already
+        so (`skip_already`) or records the state before for `undo` (`undoable`; by default
+        when there is a journal and the operation has an inverse)."""
+        if not isinstance(skip_already, bool):
+            raise InvalidInputError("skip_already", skip_already, "must be a bool")
+        if undoable is not None and not isinstance(undoable, bool):
+            raise InvalidInputError("undoable", undoable, "must be a bool or None")
+        name = self.op.name
+        if undoable and name not in INVERSES:
+            raise InvalidInputError("undoable", undoable,
+                                    f"{name} cannot be undone: {NO_INVERSE.get(name, '')}")
+        if undoable and self.journal is None:
+            raise InvalidInputError("undoable", undoable, "needs a journal= to record into")
+        self.skip_already = skip_already
+        self.record_before = (self.journal is not None and name in INVERSES
+                              if undoable is None else undoable)
+        stateful = name in INVERSES or name == "activate"
+        #: number → its state read ahead (state mode), taken out when it is screened.
+        self._states: dict[str, Seen | SimApiError] | None = (
+            {} if stateful and (skip_already or self.record_before) else None)
+        #: number → the state before, from screening until its result is journalled.
+        self._before: dict[str, dict[str, Any]] = {}
 
     @property
     def stopped(self) -> str | None:
@@ -319,7 +349,7 @@ class BulkRun:
                 raise InvalidInputError(
                     "journal", str(self.journal.path), f"cannot be written: {exc.strerror or exc}"
                 ) from exc
-        if self.lookup != "lookup" and self.op.name != "send_sms":
+        if self._states is not None or (self.lookup != "lookup" and self.op.name != "send_sms"):
             self._resolve_by_listing()
         self._started = time.monotonic()
         loop = asyncio.get_running_loop()
@@ -333,7 +363,7 @@ class BulkRun:
         where that is cheaper than a lookup each (see `_resolve.py`)."""
         old = self.source
         next_now = old.next_now
-        if next_now is not None:
+        if next_now is not None and self._states is None:
             # A sync input whose first target has its identifiers needs no listing (an
             # input keeps one shape): peek at it, and leave the input as it was.
             first = next_now()
@@ -348,7 +378,8 @@ class BulkRun:
             return next_now() if next_now is not None else await old.next()
 
         self._resolver = Resolver(self.api, self.lookup, done=self.previous.done or None,
-                                  shard=self.shard)
+                                  shard=self.shard, states=self._states,
+                                  concurrency=self.gate.limit)
         self.source = _Source(self._resolver.stream(next_raw, _END))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -529,6 +560,28 @@ class BulkRun:
             return ItemResult(target, False, skipped=_UNKNOWN_BEFORE, outcome=SKIPPED)
         if self.stopped is not None:
             return self._not_attempted(target)
+        if self._states is not None:
+            return self._screen_state(target)
+        return target
+
+    def _screen_state(self, target: Target) -> ItemResult | Target:
+        """State mode: the target's state read ahead decides (already so: skipped; its
+        lookup failed: failed) or is kept for the journal (the state before)."""
+        assert self._states is not None
+        seen = self._states.pop(target.number, None)
+        if seen is None:
+            return target  # not read (the listing failed): sent, nothing to skip or undo
+        if isinstance(seen, SimApiError):  # its lookup failed: a 404 is an unknown number
+            return ItemResult(target, False, seen, outcome=FAILED)
+        op = self.op
+        if self.skip_already:
+            reason = already_so(op.name, op.kwargs, seen)
+            if reason is not None:
+                return ItemResult(target, True, skipped=reason, outcome=SKIPPED)
+        if self.record_before:
+            was = before(op.name, op.kwargs, seen)
+            if was is not None:
+                self._before[target.number] = was
         return target
 
     def _not_attempted(self, target: Target) -> ItemResult:
@@ -631,6 +684,10 @@ class BulkRun:
     def _emit(self, result: ItemResult) -> None:
         """Journal, count and hand over one result (the stream's queue is the worker's)."""
         if result.skipped is None and self.journal is not None:
+            if self._before:
+                was = self._before.pop(result.target.number, None)
+                if was is not None and result.ok:
+                    result = attrs.evolve(result, before=was)
             self._record(result)  # on disk before anything else can happen
         self.report.add(result)
         if not result.ok and result.skipped is None:

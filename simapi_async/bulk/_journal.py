@@ -7,6 +7,10 @@ skipped, failed ones retried, and a torn line (a hard kill mid-write) is ignored
     {"simapi_journal": 1, "op": "block", "params": {}, "started": "2026-11-26T14:00:00+00:00"}
     {"n": "79181111111", "o": "ok", "a": 1}
     {"n": "79181111112", "o": "failed", "a": 1, "e": "404 NotFoundError: SIM card not found."}
+    {"n": "79181111113", "o": "ok", "a": 1, "b": {"blocked": false}}
+
+`b` (when the run read the target's state) is the state before the change: what
+`api.bulk.undo(journal)` restores. Journals without it stay readable (nothing to undo).
 
 Before a non-idempotent operation (`send_sms`, `add_small_packet`) is sent, a
 `{"n": ..., "o": "started"}` line is written first: a target started but never finished
@@ -145,6 +149,8 @@ class Journal:
                                  "a": result.attempts}
         if result.error is not None:
             entry["e"] = f"{error_reason(result.error)}: {result.error.message}"[:300]
+        if result.before is not None:
+            entry["b"] = result.before  # the state before: what `undo` restores
         self._write(json.dumps(entry, ensure_ascii=False), self.durable)
 
     def record_started(self, target: Target) -> None:

@@ -61,6 +61,8 @@ class Operation:
     kwargs: dict[str, Any]
     retry_safe: bool
     extra: dict[str, Any] = attrs.field(init=False)
+    #: What the journal records instead of `kwargs` (an undo: the journal it undoes).
+    journal_as: dict[str, Any] | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         # The API's parameters besides number/iccid/imsi, computed once per run.
@@ -70,7 +72,7 @@ class Operation:
     @property
     def journal_params(self) -> dict[str, Any]:
         """What a journal records to refuse resuming with other arguments."""
-        return dict(self.kwargs)
+        return dict(self.kwargs if self.journal_as is None else self.journal_as)
 
     def params(self, target: Target) -> dict[str, Any] | None:
         """The request's parameters for `target`; None when its SIM must be looked up

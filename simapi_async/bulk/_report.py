@@ -14,6 +14,8 @@ __all__ = ["BulkProgress", "BulkReport", "ItemResult", "error_reason"]
 
 #: `ItemResult.outcome` values.
 OK, FAILED, UNKNOWN, SKIPPED = "ok", "failed", "unknown", "skipped"
+#: `ItemResult.skipped` of a target a previous run (its journal) did.
+DONE_BEFORE = "done in a previous run"
 
 
 @attrs.frozen(slots=True)
@@ -22,11 +24,11 @@ class ItemResult:
 
     `ok` says whether the operation is known to be done (for a target skipped because a
     previous run did it, too). `skipped` gives why a target was not sent ("done in a
-    previous run", "duplicate", ...). `outcome` is `ok`, `failed`, `unknown` (the request
-    may have reached the server: a non-idempotent operation is then never repeated), or
-    `skipped`. `attempts` counts the requests of the target's operation that were sent
-    (retries and a replay after a `401` included; a SIM lookup or a login made on the way
-    not), `elapsed` its seconds.
+    previous run", "duplicate", "already blocked" with `skip_already`, ...). `outcome` is
+    `ok`, `failed`, `unknown` (the request may have reached the server: a non-idempotent
+    operation is then never repeated), or `skipped`. `attempts` counts the requests of the
+    target's operation that were sent (retries and a replay after a `401` included; a SIM
+    lookup or a login made on the way not), `elapsed` its seconds.
     """
 
     target: Target
@@ -37,6 +39,9 @@ class ItemResult:
     skipped: str | None = None
     outcome: str = OK
     result: Any = attrs.field(default=None, repr=False, eq=False)
+    #: The state the run found before it changed this target (what `undo` restores),
+    #: e.g. ``{"blocked": False}`` or ``{"packet_id": 101}``; None when not recorded.
+    before: dict[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def number(self) -> str:
@@ -106,6 +111,8 @@ class BulkReport:
     failed: int = 0
     skipped: int = 0
     duplicates: int = 0
+    #: Skipped because their state was already the wanted one (`skip_already`).
+    already: int = 0
     not_attempted: int = 0
     unknown: int = 0
     elapsed: float = 0.0
@@ -140,6 +147,8 @@ class BulkReport:
             self.skipped += 1
             if result.skipped == "duplicate":
                 self.duplicates += 1
+            elif result.ok and result.skipped != DONE_BEFORE:
+                self.already += 1
         elif result.ok:
             self.succeeded += 1
         else:

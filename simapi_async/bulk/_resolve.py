@@ -12,12 +12,16 @@ A target the listing did not find keeps the lookup (whose 404 is the server's ow
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, Final
 
-from .._exceptions import SimApiError, UnprocessableEntityError
-from ._targets import Target, bare_number, in_shard
+from .._exceptions import SimApiError
+from .._retry import is_flow_control
+from ..resources.sims import PAGE_SIZES
+from ._state import Seen, seen_of
+from ._targets import Target, bare_number, in_shard, parse_target
 
 if TYPE_CHECKING:
     from .._session import AsyncSession
@@ -28,15 +32,20 @@ log = logging.getLogger("simapi_async")
 
 #: Targets read ahead at most (about 25 MB of targets and identifiers at the most).
 WINDOW: Final = 100_000
-#: Page sizes tried, largest first: the first one the server accepts is kept.
-PAGE_SIZES: Final = (1000, 500, 200, 100, 50)
 
 
 class Resolver:
     """Fills in the identifiers of number-only targets from the fleet listing.
 
-    `mode`: ``"auto"`` (list when cheaper than lookups), ``"list"`` (always list first).
-    `skip(number)` says a target needs nothing (done in a previous run, another shard's).
+    `mode`: ``"auto"`` (list when cheaper than lookups), ``"list"`` (always list first),
+    ``"lookup"`` (never list: state mode only). `done` and `shard` say which targets need
+    nothing (done in a previous run, another shard's).
+
+    State mode (`states` given, a dict): every target is wanted, those given with their
+    identifiers too, and each one's state (`Seen`, from the listing, else from a lookup) or the
+    lookup's error (a `404`: an unknown number) is put in `states` by number before the
+    target is handed on. The reader takes the entries out as it goes, so the dict holds
+    one window at most.
     """
 
     def __init__(
@@ -47,15 +56,20 @@ class Resolver:
         done: Container[str] | None = None,
         shard: tuple[int, int] | None = None,
         window: int | None = None,
+        states: dict[str, Seen | SimApiError] | None = None,
+        concurrency: int = 50,
     ) -> None:
         self.api = api
         self.mode = mode
         self.done = done
         self.shard = shard
         self.window = WINDOW if window is None else window
+        self.states = states
+        self.concurrency = concurrency
         self.requests = 0  # listing requests made
+        self.lookup_requests = 0  # state mode: lookups made
+        self.listed_all = False  # the last listing went through the whole fleet
         self.found = 0
-        self._limit: int | None = None
 
     async def stream(self, next_raw: Callable[[], Any], end: object) -> AsyncIterator[Any]:
         """The raw targets from `next_raw()` (an awaitable's result, `end` at the end), in
@@ -85,8 +99,14 @@ class Resolver:
                     wanted[number] = len(raws)
                 raws.append(raw)
             ids = await self._list(wanted)
+            if self.states is not None:
+                missing = [n for n in wanted if n not in self.states]
+                if missing:
+                    await self._look_up(missing)
             for number, (iccid, imsi) in ids.items():
-                raws[wanted[number]] = Target(number, iccid=iccid, imsi=imsi)
+                raw = raws[wanted[number]]
+                if bare_number(raw) is not None:  # given by number only
+                    raws[wanted[number]] = Target(number, iccid=iccid, imsi=imsi)
             for raw in raws:
                 yield raw
             if finished:
@@ -95,7 +115,12 @@ class Resolver:
     def _needs_ids(self, raw: Any) -> str | None:
         number = bare_number(raw)
         if number is None:
-            return None  # has its identifiers, or is invalid (the worker reports it)
+            if self.states is None:
+                return None  # has its identifiers, or is invalid (the worker reports it)
+            try:
+                number = parse_target(raw).number  # state mode: wanted all the same
+            except SimApiError:
+                return None  # invalid: the worker reports it
         if self.shard is not None and not in_shard(number, self.shard):
             return None
         if self.done is not None and number in self.done:
@@ -105,7 +130,8 @@ class Resolver:
     async def _list(self, wanted: dict[str, int]) -> dict[str, tuple[str | None, str | None]]:
         """Page through `sim/list` while that is cheaper than the lookups still missing."""
         need = len(wanted)
-        if self.mode == "auto" and need < 2:
+        self.listed_all = False
+        if self.mode == "lookup" or (self.mode == "auto" and need < 2):
             return {}
         found: dict[str, tuple[str | None, str | None]] = {}
         page, pages, first = 1, None, None
@@ -130,11 +156,15 @@ class Resolver:
                 break  # the server ignores `page`: it repeats the first page
             if page == 1 and items:
                 first = items[0].number
+            states = self.states
             for sim in items:
                 number = sim.number
                 if number in wanted and (sim.iccid or sim.imsi):
                     found[number] = (sim.iccid, sim.imsi)
+                    if states is not None:
+                        states[number] = seen_of(sim)
             if not has_next or not items:
+                self.listed_all = True
                 break
             pages = last_page
             page += 1
@@ -146,16 +176,36 @@ class Resolver:
         return found
 
     async def _page(self, page: int) -> tuple[list[Any], bool, int | None] | None:
-        """One page at the largest page size the server accepts (None: it accepts none)."""
-        sizes = PAGE_SIZES if self._limit is None else (self._limit,)
-        for size in sizes:
-            self.requests += 1
-            try:
-                result = await self.api.sims.list(page=page, limit=size)
-            except UnprocessableEntityError:
-                if self._limit is not None:
-                    raise
-                continue  # too large a page for this server: try the next size
-            self._limit = size
-            return list(result.items), result.has_next, result.last_page
-        return None
+        """One page at the largest page size the server accepts (`sims.largest_page`)."""
+        sims = self.api.sims
+        known = sims.page_size
+        try:
+            result = await sims.largest_page(page)
+        finally:  # the sizes tried before one was accepted were requests too
+            self.requests += 1 if known is not None or sims.page_size is None \
+                else PAGE_SIZES.index(sims.page_size) + 1
+        return list(result.items), result.has_next, result.last_page
+
+    async def _look_up(self, missing: list[str]) -> None:
+        """State mode: the state of targets the listing did not give, a lookup each (at
+        most `concurrency` at a time); a failed lookup is kept as the target's error."""
+        states = self.states
+        assert states is not None
+        sims = self.api.sims
+        numbers = iter(missing)
+
+        async def worker() -> None:  # a few workers, not a coroutine per target
+            for number in numbers:
+                while True:
+                    self.lookup_requests += 1
+                    try:
+                        sim = await sims.get(number)
+                    except SimApiError as exc:
+                        if is_flow_control(exc):
+                            continue  # the session's pacer holds the next try
+                        states[number] = exc
+                        break
+                    states[number] = seen_of(sim)
+                    break
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(missing)))))

@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import shlex
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from ._common import (
 )
 from ._dryrun import DRY_RUN_FIELDS, dry_run
 from ._inputs import BadLine, TargetReader, count_candidate_lines, open_input
+from ._plan import plan_run, undo_plan
 from ._progress import BulkProgressView
 from ._running import fill_report, run_stream
 from ._tables import bulk_summary_table, reasons_table, rows_table
@@ -159,8 +161,9 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
         value = params.get(name)
         if value is not None:
             words += ["--" + name.replace("_path", "").replace("_", "-"), str(value)]
-    if params.get("retry_unknown"):
-        words.append("--retry-unknown")
+    for flag in ("retry_unknown", "skip_already", "no_undo"):
+        if params.get(flag):
+            words.append("--" + flag.replace("_", "-"))
     if params.get("durable"):
         words.append("--durable")
     words += ["--journal", str(journal)]
@@ -199,7 +202,26 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
 @fields_option("--json summary", known=SUMMARY_FIELDS, example="total,failed,reasons")
 @click.option("--retry-unknown", is_flag=True,
               help="Resend send-sms / small-packet whose outcome a previous run did not know.")
-@click.option("--dry-run", is_flag=True, help="Read and validate FILE, count; send nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Read and validate FILE, count; send nothing (no connection needed).")
+@click.option("--plan", "plan", is_flag=True,
+              help="Read the targets' current state from the API and say what a run would "
+                   "change, what is already so, unknown numbers, bad lines, and the request "
+                   "cost; write nothing.")
+@click.option("--skip-already", is_flag=True,
+              help="Skip targets whose state (read by listing) is already the wanted one, "
+                   "e.g. already blocked: no request for them. Off by default: the state "
+                   "read can be stale by the time of the write.")
+@click.option("--canary", type=click.IntRange(min=1), metavar="N",
+              help="Run the first N targets, then stop unless their failure share is at "
+                   "most --canary-max-failures (on a terminal: ask before going on).")
+@click.option("--canary-max-failures", type=click.FloatRange(0, 1), default=0.0,
+              metavar="RATIO", show_default=True,
+              help="The failure share of the canary that still lets the run go on.")
+@click.option("--no-undo", is_flag=True,
+              help="Do not read and journal each target's state before (then `simapi bulk "
+                   "undo` cannot reverse the run; saves the read for targets given with "
+                   "iccid/imsi).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @connection_options
 @click.pass_context
@@ -216,10 +238,18 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
     Exit status: 0 when every target succeeded, 1 when some did not, 2 for bad usage or
     configuration, 130 when interrupted (143 on SIGTERM); resume with the printed command.
 
+    `simapi bulk undo JOURNAL` reverses what the run of JOURNAL changed, on exactly those
+    targets (unblock what it blocked, each SIM back on its previous packet, ...), as a
+    resumable run with its own journal (--journal, default NAME.undo.jsonl).
+
     \b
     Example:
-      simapi bulk block numbers.txt --journal block.jsonl --report failures.csv
+      simapi bulk block numbers.txt --plan
+      simapi bulk block numbers.txt --journal block.jsonl --canary 100 --report failures.csv
+      simapi bulk undo block.jsonl
     """
+    if params["operation"].strip().lower() == "undo":
+        _undo(ctx, params)
     op, kwargs = check_operation(params["operation"], {
         "service": params["service"], "packet_id": params["packet_id"],
         "date": params["date"], "type": params["sms_type"],
@@ -235,6 +265,10 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
         raise ConfigError("--durable and --no-journal do not go together")
     if params["file"] == "-" and ctx.meta.get("simapi_connection", {}).get("password_stdin"):
         raise ConfigError("FILE - and --password-stdin both want stdin; give FILE as a path")
+    if params["plan"]:
+        plan_api = connect(ctx, max_connections=max(100, params["concurrency"] or 0))
+        run_async(lambda: plan_run(plan_api, op, kwargs, params["file"], shard=shard,
+                                   as_json=params["as_json"]))
     if params["dry_run"]:
         code = dry_run(op, kwargs, params["file"], shard=shard, journal=params["journal"],
                        report_path=params["report_path"], as_json=params["as_json"],
@@ -249,6 +283,53 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
     api = connect(ctx, max_connections=max(100, params["concurrency"] or 0))
     run = _Run(op, kwargs, params, shard, max_failures, journal, auto)
     run_async(lambda: run.main(api))
+
+
+def can_ask() -> bool:
+    """Whether a question can be put to a person (stdin and stderr are terminals)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _undo(ctx: click.Context, params: dict[str, Any]) -> None:
+    """`simapi bulk undo JOURNAL`: the inverse of that run on the targets it changed."""
+    journal = params["file"]
+    summary, out = undo_plan(journal, params["journal"])
+    err = make_console(stderr=True)
+    if not params["as_json"]:
+        err.print(Text(
+            f"undo {summary['operation'].replace('_', '-')} of {journal}: "
+            f"{summary['inverse'].replace('_', '-')} on {summary['to_undo']:,} target(s) it "
+            f"changed; left alone: {summary['already_so_before']:,} already so before, "
+            f"{summary['no_state_recorded']:,} with no state recorded; journal: {out}"),
+            soft_wrap=True)
+    api = connect(ctx, max_connections=max(100, params["concurrency"] or 0))
+    view = BulkProgressView(err, "undo", summary["to_undo"])
+
+    async def main() -> int:
+        async with api:
+            await api.authenticate()
+            with view:
+                report = await api.bulk.undo(
+                    journal, undo_journal=out, date=params["date"],
+                    concurrency=params["concurrency"], rate_limit=params["rate"],
+                    on_progress=view.update, skip_already=params["skip_already"])
+                view.finish()
+        if params["as_json"]:
+            click.echo(dump_json({**summary, "total": report.total,
+                                  "succeeded": report.succeeded, "failed": report.failed,
+                                  "skipped": report.skipped, "requests": report.requests,
+                                  "reasons": dict(report.reasons.most_common())}))
+        else:
+            make_console().print(bulk_summary_table(report, title=Text(
+                f"bulk undo · {journal}", style="bold")))
+            if report.reasons:
+                make_console().print(reasons_table(report))
+        if report.failed:
+            err.print(Text(f"rerun `simapi bulk undo {journal}` to retry what failed "
+                           f"(journal: {out})"), soft_wrap=True)
+        return EXIT_OK if report.failed == 0 else EXIT_FAILED
+
+    run_async(main)
 
 
 def _parse_max_failures(value: str | None) -> int | float | None:
@@ -280,6 +361,7 @@ class _Run:
         self.bad_count = 0
         self.unknown_skipped = 0
         self.interrupted: int | None = None
+        self.stopped: str | None = None  # why the engine stopped early (canary, ...)
         self.out = make_console()
         self.err = make_console(stderr=True)
         live = self.err.is_terminal and not shard
@@ -320,13 +402,16 @@ class _Run:
                     self.err.print(Text(f"journal: {self.journal} (kept unless every target "
                                         "succeeds)"), soft_wrap=True)
                 before, started = api.stats, time.monotonic()
-                job = asyncio.create_task(run_stream(
+                job: asyncio.Task[BulkReport] = asyncio.create_task(run_stream(
                     api, self.op, reader, self.on_result, shard=self.shard, **self.kwargs,
                     concurrency=self.params["concurrency"], rate_limit=self.params["rate"],
                     max_duration=self.params["max_duration"],
                     journal=self.journal, max_failures=self.max_failures,
                     retry_unknown=self.params["retry_unknown"], on_progress=self.view.update,
                     progress_interval=0.1, durable=self.params["durable"],
+                    skip_already=self.params["skip_already"],
+                    undoable=False if self.params["no_undo"] else None,
+                    **self._canary_options(),
                 ))
                 installed = self._handle_signals(job)
                 try:
@@ -346,7 +431,8 @@ class _Run:
                 journal_error: JournalError | None = None
                 if not job.cancelled():
                     try:
-                        job.result()  # re-raise what stopped the run (e.g. another op's journal)
+                        # re-raise what stopped the run (e.g. another op's journal)
+                        self.stopped = job.result().stopped
                     except JournalError as exc:  # the run stopped; its results are all here
                         journal_error = exc
                 code = self._finish(fill_report(self.report, api, before, started))
@@ -363,7 +449,29 @@ class _Run:
             if self.report_file is not None:
                 self.report_file.close()
 
-    def _handle_signals(self, job: asyncio.Task[None]) -> list[int]:
+    def _canary_options(self) -> dict[str, Any]:
+        if self.params["canary"] is None:
+            return {}
+        return {"canary": self.params["canary"],
+                "canary_max_failures": self.params["canary_max_failures"],
+                "on_canary": self._on_canary}
+
+    async def _on_canary(self, report: BulkReport) -> bool:
+        """After a canary within its failure share: on a terminal, ask before going on."""
+        attempted = report.succeeded + report.failed
+        self.err.print(Text(f"canary: {report.succeeded:,} of {attempted:,} succeeded, "
+                            f"{report.failed:,} failed ({report.skipped:,} skipped)"),
+                       soft_wrap=True)
+        if not can_ask():
+            return True
+        self.view.__exit__(None, None, None)
+        try:
+            return bool(await asyncio.to_thread(
+                click.confirm, "Go on with the rest?", default=False, err=True))
+        finally:
+            self.view.__enter__()
+
+    def _handle_signals(self, job: asyncio.Task[BulkReport]) -> list[int]:
         loop = asyncio.get_running_loop()
 
         def stop(signum: int) -> None:
@@ -384,7 +492,7 @@ class _Run:
 
     def _finish(self, report: BulkReport) -> int:
         complete = (self.interrupted is None and report.failed == 0
-                    and self.unknown_skipped == 0)
+                    and self.unknown_skipped == 0 and self.stopped is None)
         if self.auto_journal and complete and self.journal is not None:
             self.journal.unlink(missing_ok=True)
         if self.params["as_json"]:
@@ -395,6 +503,13 @@ class _Run:
         if self.interrupted is not None:
             self._print_resume()
             return EXIT_TERMINATED if self.interrupted == signal.SIGTERM else EXIT_INTERRUPTED
+        if self.stopped is not None and self.stopped.startswith("canary"):
+            self.err.print(Text(f"stopped after the canary: {self.stopped}"), soft_wrap=True)
+            if self.journal is not None:
+                self.err.print(Text("The rest, after the canary, with:\n  "
+                                    + _resume_command(self.params, self.journal)),
+                               soft_wrap=True)
+            return EXIT_FAILED
         if not complete and self.journal is not None and self.journal.exists():
             self.err.print(Text(f"journal: {self.journal} (rerun with --journal to retry only "
                                 "what did not succeed)"), soft_wrap=True)
@@ -427,6 +542,7 @@ class _Run:
             "total": r.total, "succeeded": r.succeeded, "failed": r.failed,
             "skipped": r.skipped, "duplicates": r.duplicates, "bad_lines": self.bad_count,
             "unknown": r.unknown, "not_attempted": r.not_attempted,
+            "already": r.already, "stopped": self.stopped,
             "elapsed": round(r.elapsed, 3), "throughput": round(r.throughput, 1),
             "requests": r.requests, "retries": r.retries, "relogins": r.relogins,
             "reasons": dict(r.reasons.most_common()),

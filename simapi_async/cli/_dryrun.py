@@ -1,7 +1,8 @@
 """`simapi bulk ... --dry-run`: read and validate the input, count, send nothing.
 
 No connection settings are needed. With `--journal`, it also tells how many targets a
-resume would skip as already done.
+resume would skip as already done. (`--plan`, in `_plan.py`, also asks the API, read-only,
+for the targets' current state: what would change, what is already so, unknown numbers.)
 """
 
 from __future__ import annotations

@@ -14,12 +14,13 @@ __all__ = ["fill_report", "run_stream"]
 
 async def run_stream(api: AsyncSession, op: str, targets: Iterable[Target],
                      on_result: Callable[[ItemResult], None], *,
-                     shard: tuple[int, int] | None = None, **options: Any) -> None:
+                     shard: tuple[int, int] | None = None, **options: Any) -> BulkReport:
     """Run bulk `op` over `targets`, calling `on_result` with each result as it finishes.
 
-    Cancelling it stops the run; the journal keeps every finished result.
+    Cancelling it stops the run; the journal keeps every finished result. Returns the
+    engine's report (its `stopped` says why a run stopped early).
     """
-    await api.bulk.run(op, targets, on_result=on_result, shard=shard, **options)
+    return await api.bulk.run(op, targets, on_result=on_result, shard=shard, **options)
 
 
 def fill_report(report: BulkReport, api: AsyncSession, before: SessionStats,

@@ -11,7 +11,6 @@ import click
 from rich.text import Text
 
 from .._converter import converter
-from .._exceptions import UnprocessableEntityError
 from .._session import AsyncSession
 from ..models import OperationResult, Sim
 from ._common import (
@@ -34,8 +33,6 @@ _fields_option = fields_option("--json (or --format csv)")
 #: `--format csv` columns: the identifiers file `simapi bulk` reads back (number, iccid, imsi).
 CSV_COLUMNS: Final = ("number", "iccid", "imsi", "status", "packet_id", "packet_name", "inn",
                       "blocked_services")
-#: Page sizes `sims list --all` tries, largest first, while the server answers 422 for limit.
-_PAGE_SIZES: Final = (1000, 500, 200, 100, 50)
 
 
 def _sim_data(sim: Sim) -> dict[str, Any]:
@@ -87,7 +84,9 @@ def list_sims(ctx: click.Context, inn: str | None, status: str | None, page: int
     async def main() -> int:
         async with api:
             if every:
-                size = limit if explicit_limit else await _largest_page(api, inn, status)
+                if not explicit_limit:  # the largest page the server accepts
+                    await api.sims.largest_page(inn=inn, status=status)
+                size = limit if explicit_limit else api.sims.page_size or limit
                 await _print_all(api, inn, status, size, fmt, fields)
                 return EXIT_OK
             result = await api.sims.list(inn=inn, status=status, page=page, limit=limit)
@@ -107,22 +106,6 @@ def list_sims(ctx: click.Context, inn: str | None, status: str | None, page: int
             return EXIT_OK
 
     run_async(main)
-
-
-async def _largest_page(api: AsyncSession, inn: str | None, status: str | None) -> int:
-    """The largest page size of `_PAGE_SIZES` the server accepts (one small probe each).
-
-    A server with a lower maximum answers 422 naming ``limit``; the next size is tried.
-    """
-    for size in _PAGE_SIZES[:-1]:
-        try:
-            await api.sims.list(inn=inn, status=status, page=1, limit=size)
-        except UnprocessableEntityError as exc:
-            if "limit" not in exc.errors:
-                raise
-            continue
-        return size
-    return _PAGE_SIZES[-1]
 
 
 class _CsvOut:

@@ -91,14 +91,15 @@ def bulk_summary_table(report: BulkReport, *, bad_lines: int = 0, logins: int | 
                        rate_limited: int | None = None,
                        title: str | Text | None = None) -> RenderableType:
     """Targets, outcomes, time, throughput and what it took (requests, retries, logins)."""
-    done_before = report.skipped - report.duplicates
+    done_before = report.skipped - report.duplicates - report.already
     rows: list[tuple[str, str]] = [
         ("targets", f"{report.total:,}"),
         ("succeeded", f"{report.succeeded:,}"),
         ("failed", f"{report.failed:,}" + (f"  ({bad_lines:,} bad input lines)"
                                            if bad_lines else "")),
         ("skipped", f"{report.skipped:,}  ({report.duplicates:,} duplicates, "
-                    f"{done_before:,} done before)"),
+                    f"{done_before:,} done before"
+                    + (f", {report.already:,} already so)" if report.already else ")")),
         ("elapsed", f"{report.elapsed:.1f} s"),
         ("throughput", f"{report.throughput:,.0f} targets/s"),
         ("requests", f"{report.requests:,}"),

@@ -15,7 +15,7 @@ from typing import Any
 from .._config import DEFAULT_LOOKUP_CACHE_SIZE
 from .._converter import structure_list, structure_one
 from .._envelopes import PageRepeats, make_page, operation_result, unwrap_list, unwrap_object
-from .._exceptions import InvalidInputError, ResponseFormatError
+from .._exceptions import InvalidInputError, ResponseFormatError, UnprocessableEntityError
 from .._validation import (
     check_limit,
     check_page,
@@ -39,18 +39,22 @@ log = logging.getLogger("simapi_async")
 _Ids = dict[str, str | None]
 #: Largest identifier sent (a signed 64-bit integer, what the API's database can hold).
 MAX_ID = 2**63 - 1
+#: Page sizes `largest_page` tries, largest first: the first one the server accepts is kept.
+PAGE_SIZES = (1000, 500, 200, 100, 50)
 
 
 class SimsResource(Resource):
     """SIM cards: ``api.sims``."""
 
-    __slots__ = ("_lookup",)
+    __slots__ = ("_lookup", "page_size")
 
     def __init__(
         self, session: Requester, *, lookup_cache_size: int = DEFAULT_LOOKUP_CACHE_SIZE
     ) -> None:
         super().__init__(session)
         self._lookup = SimLookup(self._get, lookup_cache_size)
+        #: The largest page size the server accepted (`largest_page`), None until known.
+        self.page_size: int | None = None
 
     # -- reads ------------------------------------------------------------------------
 
@@ -76,6 +80,29 @@ class SimsResource(Resource):
     ) -> Page[Sim]:
         """One page of the SIM list, optionally of one client (`inn`) or one `status`."""
         return await self._page(self._list_params(inn, status, page, limit))
+
+    async def largest_page(
+        self, page: int = 1, *, inn: str | None = None, status: str | None = None
+    ) -> Page[Sim]:
+        """Page `page` of the SIM list at the largest page size the server accepts.
+
+        Sizes of `PAGE_SIZES` are tried largest first while the server answers `422` for
+        ``limit`` (a server with a lower maximum); the size it accepts is kept in
+        `page_size` for the session, so only the first call may cost more than one
+        request. A `422` about anything else, or for every size, is raised.
+        """
+        if self.page_size is not None:
+            return await self.list(inn=inn, status=status, page=page, limit=self.page_size)
+        for size in PAGE_SIZES:
+            try:
+                result = await self.list(inn=inn, status=status, page=page, limit=size)
+            except UnprocessableEntityError as exc:
+                if (exc.errors and "limit" not in exc.errors) or size == PAGE_SIZES[-1]:
+                    raise
+                continue  # too large a page for this server: try the next size
+            self.page_size = size
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def iter(
         self, *, inn: str | None = None, status: str | None = None, limit: int = 50

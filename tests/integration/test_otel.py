@@ -158,6 +158,28 @@ async def test_a_bulk_stream_is_one_span_with_counts(telemetry: Telemetry) -> No
     assert spans[-1].status.is_ok
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_canary_run_is_one_span_counting_both_parts(
+        telemetry: Telemetry, streamed: bool) -> None:
+    """A run with `canary=` (two runs inside) is still one span, whose counts are the
+    whole run's: the canary's and the rest's."""
+    async with Emulator(sims=30, seed=1) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        targets = emu.fleet.numbers[:12]
+        if streamed:
+            results = [r async for r in api.bulk.stream("block", targets, canary=4)]
+            assert len(results) == 12
+        else:
+            report = await api.bulk.run("block", targets, canary=4)
+            assert report.succeeded == 12
+    spans = [s for s in telemetry.spans.get_finished_spans()
+             if s.name.startswith("simapi.bulk.")]
+    assert [s.name for s in spans] == ["simapi.bulk.block"]
+    attrs = spans[0].attributes or {}
+    assert (attrs["simapi.bulk.expected"], attrs["simapi.bulk.total"],
+            attrs["simapi.bulk.succeeded"]) == (12, 12, 12)
+
+
 async def test_a_bulk_stream_closed_early_ends_its_span(telemetry: Telemetry) -> None:
     """Leaving a stream early cancels the run and ends its span as stopped ("cancelled",
     not an error), with the counts of what finished."""

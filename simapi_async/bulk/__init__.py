@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import _instrumentation
+from .._exceptions import InvalidInputError
 from ._engine import BulkRun, ResultHook
 from ._operations import OPERATIONS, make_operation
 from ._report import BulkProgress, BulkReport, ItemResult
@@ -29,7 +30,7 @@ __all__ = [
     "parse_target",
 ]
 
-Targets = Iterable[Any] | AsyncIterable[Any]
+Targets = Iterable[Any] | AsyncIterable[Any] | None
 
 
 class BulkResource:
@@ -51,6 +52,15 @@ class BulkResource:
     counts as finished: survives a power loss, at a cost per target; without it lines are
     flushed, which survives the process being killed). A journal that cannot be written
     stops the run with `JournalError` (its `.report` has every result).
+
+    Many workers, one run: ``journal="postgresql://user@db/fleet", run="NAME"`` keeps
+    the run in a PostgreSQL ledger (extra `fleet`). The first caller loads the targets;
+    any number of processes on any hosts join the same run (`join()`, or the same call:
+    their targets are then not read) and share it out in chunks under a lease: `worker`
+    (this worker's name in the ledger, default ``host:pid``), `lease` (seconds, default
+    30: a worker silent that long loses its chunks to the others), `chunk_size` (targets
+    a chunk, default 500, when this call loads the run). Each report covers what that
+    worker did; the ledger's status covers the whole run.
     """
 
     __slots__ = ("_api",)
@@ -73,6 +83,26 @@ class BulkResource:
         if _instrumentation.ACTIVE:  # one span for the run, with its counts
             return await _instrumentation.instrumented_bulk(op, lambda: run.run(on_result))
         return await run.run(on_result)
+
+    async def join(self, *, journal: str, run: str, **options: Any) -> BulkReport:
+        """Join the ledger run `run` from anywhere: run its stored operation, with its
+        stored arguments, on the chunks this worker claims, until the run is complete.
+
+        >>> await api.bulk.join(journal="postgresql://u@db/fleet", run="block-night")
+        """
+        from ._journal_protocol import is_ledger_url
+
+        if not is_ledger_url(journal):
+            raise InvalidInputError("journal", journal, "join needs a postgresql:// ledger URL")
+        from ..fleet._ledger_journal import read_run  # only now: needs asyncpg
+
+        info = await read_run(journal, run)
+        options, stray = _split(options)
+        if stray:
+            name = sorted(stray)[0]
+            raise InvalidInputError(name, stray[name], "the run's arguments are the ledger's")
+        return await self.run(info.operation, None, journal=journal, run=run,
+                              **info.params, **options)
 
     async def block(self, targets: Targets, **options: Any) -> BulkReport:
         """Block every target's SIM (full block)."""
@@ -125,7 +155,7 @@ class BulkResource:
 _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
-    "max_duration", "lookup", "expected",
+    "max_duration", "lookup", "expected", "run", "worker", "lease", "chunk_size",
 })
 
 

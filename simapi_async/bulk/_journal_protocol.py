@@ -27,10 +27,14 @@ from ._journal import Journal, JournalState
 from ._report import ItemResult
 from ._targets import Target
 
-__all__ = ["LEDGER_SCHEMES", "RunJournal", "is_ledger_url", "open_journal"]
+__all__ = ["LEASE_LOST", "LEDGER_SCHEMES", "RunJournal", "is_ledger_url", "open_journal"]
 
 #: URL schemes that name a PostgreSQL run ledger rather than a file.
 LEDGER_SCHEMES = ("postgresql://", "postgres://")
+
+#: `ItemResult.skipped` of a ledger run's target this worker could not finish: its chunk
+#: went to another worker (whose result is the ledger's).
+LEASE_LOST = "lease lost: another worker has this target's chunk"
 
 Targets = Iterable[Any] | AsyncIterable[Any]
 

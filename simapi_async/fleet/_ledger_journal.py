@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from .._exceptions import InvalidInputError, JournalError, NotAttemptedError
 from ..bulk._journal import JournalState
+from ..bulk._journal_protocol import LEASE_LOST
 from ..bulk._report import FAILED, SKIPPED, ItemResult
 from ..bulk._targets import Target
 from ._errors import FleetBackendError, redact_dsn
@@ -46,8 +47,6 @@ __all__ = ["LEASE_LOST", "LedgerJournal", "read_run"]
 
 log = logging.getLogger("simapi_async")
 
-#: `ItemResult.skipped` of a result this worker could not store: the chunk is another's.
-LEASE_LOST: Final = "lease lost: another worker has this target's chunk"
 DEFAULT_LEASE: Final = 30.0
 DEFAULT_CHUNK: Final = 500
 #: Transactions writing results at once (of the connections a worker opens).

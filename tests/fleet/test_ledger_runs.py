@@ -1,0 +1,289 @@
+"""Bulk runs kept in the PostgreSQL ledger: worker processes, SIGKILL, the CLI, restarts.
+
+The emulator runs in the test's event loop; the workers are real OS processes
+(`python -m simapi_async.cli bulk worker ...`) against it and a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import simapi_async as sa
+from simapi_async.bulk._targets import Target
+from simapi_async.fleet._pg_ledger import PgLedger
+from simapi_async.testing import Emulator, Faults
+
+from ._servers import PostgresServer
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+
+LEASE = "2"  # seconds: a killed worker's chunk is taken over within ~2 s
+_BOUND = 120.0  # a bound on a hang, never an assertion
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator(sims=20_000, fast=True) as emu:
+        yield emu
+
+
+def targets_of(emu: Emulator, n: int) -> list[Target]:
+    """The first `n` SIMs with their ICCIDs (one request a target, no lookup)."""
+    return [Target(number, iccid=emu.fleet.sims[number].iccid)
+            for number in emu.fleet.numbers[:n]]
+
+
+def cli_env(emu: Emulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIMAPI_")}
+    env.update(PYTHONPATH=os.pathsep.join(sys.path), SIMAPI_BASE_URL=emu.base_url,
+               SIMAPI_LOGIN=emu.login, SIMAPI_PASSWORD=emu.password, **extra)
+    return env
+
+
+async def simapi(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """`simapi ARGS` as a process of its own."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simapi_async.cli", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def finished_rows(url: str, run: str) -> int:
+    async with await PgLedger.open(url, run=run) as ledger:
+        status = await ledger.status()
+    return sum(status.outcomes.values())
+
+
+async def wait_for_rows(url: str, run: str, at_least: int) -> None:
+    """Until the ledger holds `at_least` final results (polled: rows in another process)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        while await conn.fetchval(  # noqa: ASYNC110 - rows written by other processes
+                "SELECT count(*) FROM simapi_targets WHERE run = $1 AND state = 'done'",
+                run) < at_least:
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def kill_one_and_replace(url: str, run: str, emu: Emulator, total: int,
+                               extra: tuple[str, ...] = ()) -> list[tuple[int, bytes]]:
+    """4 `bulk worker` processes; the first SIGKILLed once a quarter of the run is done;
+    a fresh one under another host name. The exit status and stderr of the others."""
+    env = cli_env(emu)
+    workers = [await simapi(env, "bulk", "worker", "--ledger", url, "--run", run,
+                            "--worker", f"host-{i}", "--lease", LEASE, "--concurrency", "16",
+                            *extra)
+               for i in range(4)]
+    await wait_for_rows(url, run, total // 4)
+    workers[0].send_signal(signal.SIGKILL)
+    await workers[0].wait()
+    fresh = await simapi(env, "bulk", "worker", "--ledger", url, "--run", run,
+                         "--worker", "fresh-host", "--lease", LEASE, *extra)
+    ended = []
+    for proc in [*workers[1:], fresh]:
+        _, err = await proc.communicate()
+        ended.append((proc.returncode or 0, err))
+    return ended
+
+
+async def test_20000_targets_4_workers_one_sigkilled_every_target_once(
+        pg_url: str, emulator: Emulator) -> None:
+    """A 20,000-target block run over 4 worker processes, one killed with SIGKILL midway
+    and a fresh one started under another host name: every target ends with exactly one
+    final result in the ledger, and every SIM is blocked."""
+    async with await PgLedger.open(pg_url, run="block-night") as ledger:
+        await ledger.start_or_join("block", {}, targets_of(emulator, 20_000))
+    async with asyncio.timeout(_BOUND):
+        ended = await kill_one_and_replace(pg_url, "block-night", emulator, 20_000)
+    assert [code for code, _ in ended] == [0, 0, 0, 0], ended
+    async with await PgLedger.open(pg_url, run="block-night") as ledger:
+        status = await ledger.status()
+        outcomes = await ledger.outcomes()
+    assert status.complete
+    assert len(outcomes) == 20_000
+    assert Counter(outcomes.values()) == {"ok": 20_000}
+    assert status.pending == status.in_flight == 0
+    workers = {w.worker: w for w in status.workers}
+    assert set(workers) == {"host-0", "host-1", "host-2", "host-3", "fresh-host"}
+    assert sum(w.results for w in status.workers) == 20_000
+    assert all(sim.blocked for sim in emulator.fleet.sims.values()
+               if sim.number in outcomes)
+
+
+async def test_send_sms_run_under_sigkill_sends_no_sms_twice(
+        pg_url: str, emulator: Emulator) -> None:
+    """send_sms over 4 worker processes, one SIGKILLed with sends in flight: no number gets
+    two SMS, and the killed worker's in-flight sends are "unknown" (never resent)."""
+    emulator.faults = Faults(latency=(0.005, 0.015))  # requests in flight at the kill
+    total = 6_000
+    async with await PgLedger.open(pg_url, run="sms-night") as ledger:
+        await ledger.start_or_join("send_sms", {"type": "internet"},
+                                   [t.number for t in targets_of(emulator, total)])
+    async with asyncio.timeout(_BOUND):
+        ended = await kill_one_and_replace(pg_url, "sms-night", emulator, total)
+    assert [code for code, _ in ended] == [0, 0, 0, 0], ended
+    async with await PgLedger.open(pg_url, run="sms-night") as ledger:
+        status = await ledger.status()
+        outcomes = await ledger.outcomes()
+    assert status.complete
+    assert len(outcomes) == total
+    assert emulator.stats.duplicates("send_sms") == {}
+    sent = {n for n in outcomes if emulator.fleet.sims[n].sms_sent}
+    unknown = {n for n, o in outcomes.items() if o == "unknown"}
+    assert Counter(outcomes.values()) == {"ok": total - len(unknown), "unknown": len(unknown)}
+    assert unknown, "the killed worker had sends in flight"
+    assert status.reasons == {"lease expired": len(unknown)}
+    assert {n for n, o in outcomes.items() if o == "ok"} <= sent  # each ok one sent once
+    import asyncpg
+
+    conn = await asyncpg.connect(pg_url)
+    try:
+        errors = await conn.fetch("SELECT error FROM simapi_targets WHERE outcome = 'unknown'")
+    finally:
+        await conn.close()
+    assert {e["error"] for e in errors} == {
+        "in flight on host-0 when its lease ended; not repeated (not idempotent)"}
+
+
+async def test_cli_starts_a_run_another_worker_joins_and_status_shows_it(
+        pg_url: str, emulator: Emulator, tmp_path: Path) -> None:
+    """`bulk block FILE --ledger --run` loads and runs; a second start joins (its FILE is
+    not read); `bulk worker` on a complete run ends at once; `bulk status` counts it all."""
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("\n".join([*emulator.fleet.numbers[:300], "not-a-number",
+                                  emulator.fleet.numbers[0]]) + "\n")
+    env = cli_env(emulator, SIMAPI_LEDGER_URL=pg_url)
+    async with asyncio.timeout(_BOUND):
+        start = await simapi(env, "bulk", "block", str(numbers), "--run", "cli-run",
+                             "--chunk-size", "50", "--json")
+        out, err = await start.communicate()
+        assert start.returncode == 1, err  # the bad line fails
+        summary = json.loads(out)
+        assert (summary["succeeded"], summary["bad_lines"]) == (300, 1)
+        assert summary["run"] == "cli-run"
+        assert summary["journal"] is None
+        others = tmp_path / "others.txt"
+        others.write_text("\n".join(emulator.fleet.numbers[300:400]) + "\n")
+        again = await simapi(env, "bulk", "block", str(others), "--run", "cli-run", "--json")
+        out, err = await again.communicate()
+        assert again.returncode == 0, err
+        assert json.loads(out)["total"] == 0  # joined: its FILE was not loaded
+        worker = await simapi(env, "bulk", "worker", "--run", "cli-run", "--json")
+        out, err = await worker.communicate()
+        assert worker.returncode == 0, err
+        assert json.loads(out)["total"] == 0
+        assert b"run 'cli-run': 301 of 301 final (300 ok, 1 skipped), complete" in err
+        status = await simapi(env, "bulk", "status", "--run", "cli-run", "--json")
+        out, err = await status.communicate()
+        assert status.returncode == 0, err
+        shown = json.loads(out)
+        text = await simapi(env, "bulk", "status", "--run", "cli-run")
+        table, _ = await text.communicate()
+    assert shown["outcomes"] == {"ok": 300, "skipped": 1}  # the duplicate
+    assert shown["complete"]
+    assert shown["operation"] == "block"
+    assert sorted(w["results"] for w in shown["workers"]) == [0, 0, 300]  # 2 joined late
+    assert b"301 of 301 targets final" in table
+    assert b"complete" in table
+
+
+async def test_cli_worker_options_and_password_never_printed(
+        pg_url: str, emulator: Emulator) -> None:
+    """`bulk worker` needs --ledger and --run, refuses FILE and operation arguments; a
+    missing run is a usage error whose message shows the URL with its password as ***."""
+    env = cli_env(emulator)
+    secret_url = pg_url.replace("simapi@", "simapi:hunter2@")
+    cases = [
+        (("bulk", "worker", "--run", "x"), b"needs --ledger"),
+        (("bulk", "worker", "--ledger", pg_url), b"needs --ledger"),
+        (("bulk", "worker", "file.txt", "--ledger", pg_url, "--run", "x"), b"takes no FILE"),
+        (("bulk", "worker", "--ledger", pg_url, "--run", "x", "--type", "call"),
+         b"does not apply"),
+        (("bulk", "block", "f.txt", "--ledger", pg_url), b"--ledger needs --run"),
+        (("bulk", "block", "f.txt", "--ledger", pg_url, "--run", "x", "--shard", "0/2"),
+         b"--shard does not go with --ledger"),
+        (("bulk", "status", "--ledger", secret_url, "--run", "nobody"), b"no such run"),
+    ]
+    async with asyncio.timeout(_BOUND):
+        for args, message in cases:
+            proc = await simapi(env, *args)
+            _, err = await proc.communicate()
+            assert proc.returncode == 2, (args, err)
+            assert message in err, (args, err)
+            assert b"hunter2" not in err
+
+
+async def test_postgres_restart_mid_run_loses_and_doubles_nothing(
+        own_postgres: PostgresServer) -> None:
+    """PostgreSQL restarted mid-run: the run rides it out (writes retried), and every
+    target ends with one result, in the report and in the ledger."""
+    url = own_postgres.url()
+    restarted = False
+
+    async def on_result(result: sa.ItemResult) -> None:
+        nonlocal restarted
+        if not restarted and result.ok:
+            restarted = True
+            await asyncio.to_thread(own_postgres.restart)
+
+    async with Emulator(sims=3_000, fast=True) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        async with asyncio.timeout(_BOUND):
+            report = await api.bulk.block(targets_of(emu, 3_000), journal=url,
+                                          run="restart", on_result=on_result, lease=5.0,
+                                          concurrency=20)
+    assert restarted
+    assert (report.total, report.succeeded) == (3_000, 3_000)
+    async with await PgLedger.open(url, run="restart") as ledger:
+        outcomes = await ledger.outcomes()
+        status = await ledger.status()
+    assert Counter(outcomes.values()) == {"ok": 3_000}
+    assert status.complete
+
+
+async def test_python_join_runs_the_stored_operation(pg_url: str, emulator: Emulator) -> None:
+    """api.bulk.join runs the run's own operation and arguments; two joiners share the
+    chunks (each report covers its own) and the ledger has every target once."""
+    targets = [t.number for t in targets_of(emulator, 2_000)]
+    async with await PgLedger.open(pg_url, run="joined") as ledger:
+        await ledger.start_or_join("block_service", {"service": "sms"}, targets,
+                                   chunk_size=100)
+    async with sa.AsyncSession(emulator.base_url, login=emulator.login,
+                               password=emulator.password) as api:
+        reports = await asyncio.gather(*(api.bulk.join(journal=pg_url, run="joined",
+                                                       worker=f"py-{i}", lookup="lookup")
+                                         for i in range(2)))
+        with pytest.raises(sa.InvalidInputError, match="no such run"):
+            await api.bulk.join(journal=pg_url, run="nobody")
+        with pytest.raises(sa.InvalidInputError, match="block_service"):
+            await api.bulk.block(targets, journal=pg_url, run="joined")
+    assert sum(r.succeeded for r in reports) == 2_000
+    assert all(r.failed == 0 for r in reports)
+    assert all("sms" in emulator.fleet.sims[n].blocked_services for n in targets)
+    async with await PgLedger.open(pg_url, run="joined") as ledger:
+        assert Counter((await ledger.outcomes()).values()) == {"ok": 2_000}
+
+
+def test_ledger_options_are_checked_before_anything(tmp_path: Path) -> None:
+    """run= without a ledger URL, and a ledger without run=, are typed errors at once."""
+    from simapi_async.bulk._journal_protocol import open_journal
+
+    with pytest.raises(sa.InvalidInputError, match="postgresql"):
+        open_journal(str(tmp_path / "j.jsonl"), "block", {}, targets=[], run="x")
+    with pytest.raises(sa.InvalidInputError, match="run='NAME'"):
+        open_journal("postgresql://db/fleet", "block", {}, targets=[])
+    args: dict[str, Any] = {"targets": [], "run": "x"}
+    with pytest.raises(sa.InvalidInputError, match="lease"):
+        open_journal("postgresql://db/fleet", "block", {}, ledger_options={"lease": 0}, **args)

@@ -232,6 +232,7 @@ class BulkRun:
                                         "by itself: no shard")
             ledger_options["retry_unknown"] = retry_unknown
             ledger_options["write_ahead"] = not operation.retry_safe
+            self.expected = expected  # this worker's share is not known in advance
         elif targets is None:
             raise InvalidInputError("targets", None, "only a ledger run (journal="
                                     "'postgresql://...') can be joined without targets")
@@ -280,6 +281,8 @@ class BulkRun:
     @stopped.setter
     def stopped(self, why: str | None) -> None:
         self._stopped = why
+        if why is not None and self.journal is not None:
+            self.journal.stop()
         stop = self._stop
         if why is not None and stop is not None and not stop.done():
             stop.set_result(None)

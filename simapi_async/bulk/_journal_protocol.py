@@ -45,7 +45,8 @@ class RunJournal(Protocol):
 
     A method returns None when it did its work already (a file), or an awaitable the
     engine awaits before it goes on (a database). The order of the calls:
-    `load()` (what earlier runs did), `open()`, `targets(given)` (what to run), then per
+    `load()` (what earlier runs did), `open()`, `targets(given)` (what to run; `stop()`
+    when the run stops early), then per
     target `record_started()` (non-idempotent operations, before the request leaves;
     False: do not send it) and `record()` (the result, as the run reports it: a ledger
     may answer that another worker has the target now), and `close()` at the end,
@@ -74,6 +75,11 @@ class RunJournal(Protocol):
     def record_started(self, target: Target) -> Awaitable[bool] | None: ...
 
     def record(self, result: ItemResult) -> Awaitable[ItemResult] | None: ...
+
+    def stop(self) -> None:
+        """The run stopped early (`max_duration`, `max_failures`, a failed write): hand
+        out no more targets (a ledger claims no more chunks)."""
+        ...
 
     def close(self) -> Awaitable[None] | None: ...
 

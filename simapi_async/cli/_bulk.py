@@ -325,7 +325,7 @@ class _Run:
         self.interrupted: int | None = None
         self.out = make_console()
         self.err = make_console(stderr=True)
-        live = self.err.is_terminal and not shard and params["file"] is not None
+        live = self.err.is_terminal and not shard and ledger is None
         total = count_candidate_lines(params["file"]) if live else None
         self.view = BulkProgressView(self.err, op.replace("_", "-"), total)
 

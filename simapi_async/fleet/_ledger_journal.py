@@ -179,7 +179,7 @@ class LedgerJournal:
         ledger = self.ledger
         while not self._stopping and self.error is None:
             try:
-                chunk = await ledger.next_chunk(self.worker, self.lease)
+                chunk = await self._next_chunk()
             except Exception as exc:
                 self._fail(exc)
                 return
@@ -199,6 +199,23 @@ class LedgerJournal:
             if held.left == 0:
                 self._finishable.append(held)
                 self._kick()
+
+    async def _next_chunk(self) -> Chunk | None:
+        """`PgLedger.next_chunk` that gives up as soon as this run stops: a chunk, or
+        None once the run is complete (or stopped)."""
+        ledger = self.ledger
+        poll = min(self.lease / 4, 1.0)
+        while not self._stopping:
+            chunk = await ledger.claim(self.worker, self.lease)
+            if chunk is not None:
+                return chunk
+            if await ledger.complete():
+                return None
+            await asyncio.sleep(poll)  # every chunk left is leased by a live worker
+        return None
+
+    def stop(self) -> None:
+        self._stopping = True
 
     def record_started(self, target: Target) -> Awaitable[bool]:
         """Before `target`'s request: its started mark (non-idempotent operations), or

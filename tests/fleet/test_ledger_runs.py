@@ -349,3 +349,29 @@ async def test_lease_lost_while_a_request_is_in_flight(
     assert emu.stats.duplicates("send_sms") == {}
     assert len(emu.fleet.sims[first].sms_sent) == 1  # sent once, by the fenced-off worker
     assert [(r.number, r.skipped) for r in seen if r.skipped] == [(first, LEASE_LOST)]
+
+
+async def test_a_stopped_worker_lets_its_chunks_go_and_a_later_one_finishes(
+        pg_url: str) -> None:
+    """max_duration stops a worker: what it did is in the ledger, its chunks are let go at
+    once (no lease to wait for), and a worker joining later does exactly the rest."""
+    emu = Emulator(sims=2_000, fast=True, faults=Faults(latency=0.01))
+    async with emu, sa.AsyncSession(emu.base_url, login=emu.login,
+                                    password=emu.password) as api:
+        targets = targets_of(emu, 2_000)
+        async with asyncio.timeout(_BOUND):
+            first = await api.bulk.block(targets, journal=pg_url, run="stopped", lease=60.0,
+                                         chunk_size=100, concurrency=10, max_duration=0.5)
+            async with await PgLedger.open(pg_url, run="stopped") as ledger:
+                between = await ledger.status()
+            emu.faults = Faults()
+            rest = await api.bulk.join(journal=pg_url, run="stopped", lease=60.0)
+    assert first.stopped is not None
+    assert 0 < first.succeeded < 2_000
+    assert between.outcomes == {"ok": first.succeeded}
+    assert between.chunks_leased == 0  # let go, not left to expire
+    assert between.pending + between.in_flight == 2_000 - first.succeeded
+    assert rest.succeeded == 2_000 - first.succeeded
+    assert rest.failed == 0
+    async with await PgLedger.open(pg_url, run="stopped") as ledger:
+        assert Counter((await ledger.outcomes()).values()) == {"ok": 2_000}

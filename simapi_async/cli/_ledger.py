@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .._exceptions import InvalidInputError
 from ..bulk._journal_protocol import is_ledger_url
-from ._common import EXIT_FAILED, EXIT_OK, ConfigError, dump_json, make_console, run_async
+from ._common import EXIT_OK, ConfigError, dump_json, make_console, run_async
 from ._tables import rows_table
 
 __all__ = ["LEDGER_OPTIONS", "check_ledger", "ledger_status", "run_summary", "shown_url"]
@@ -108,10 +108,6 @@ async def run_summary(url: str, run: str) -> str | None:
     state = "complete" if status.complete else f"{status.pending:,} pending"
     return (f"run {run!r}: {sum(status.outcomes.values()):,} of {status.total:,} final "
             f"({counts or 'none yet'}), {state}; `simapi bulk status --run {run}` for more")
-
-
-def exit_code(complete: bool) -> int:
-    return EXIT_OK if complete else EXIT_FAILED
 
 
 def _args(params: dict[str, Any]) -> str:

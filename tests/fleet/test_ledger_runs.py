@@ -383,3 +383,33 @@ async def test_a_stopped_worker_lets_its_chunks_go_and_a_later_one_finishes(
     assert rest.failed == 0
     async with await PgLedger.open(pg_url, run="stopped") as ledger:
         assert Counter((await ledger.outcomes()).values()) == {"ok": 2_000}
+
+
+async def test_sigterm_worker_lets_its_chunks_go_at_once(pg_url: str, emulator: Emulator) -> None:
+    """A `bulk worker` stopped with SIGTERM exits 143 having stored what finished and let
+    its chunks go (none left leased to wait for); its in-flight sends are "unknown"."""
+    emulator.faults = Faults(latency=0.01)
+    async with await PgLedger.open(pg_url, run="term") as ledger:
+        await ledger.start_or_join("send_sms", {"type": "call"},
+                                   [t.number for t in targets_of(emulator, 3_000)],
+                                   chunk_size=100)
+    async with asyncio.timeout(_BOUND):
+        proc = await simapi(cli_env(emulator), "bulk", "worker", "--ledger", pg_url, "--run",
+                            "term", "--lease", "60", "--concurrency", "8")
+        await wait_for_rows(pg_url, "term", 200)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await proc.communicate()
+        async with await PgLedger.open(pg_url, run="term") as ledger:
+            status = await ledger.status()
+            outcomes = await ledger.outcomes()
+    assert proc.returncode == 143, err
+    assert b"simapi bulk worker --ledger" in err  # how to carry on
+    assert status.chunks_leased == 0
+    assert status.in_flight == 0
+    ok = {n for n, o in outcomes.items() if o == "ok"}
+    unknown = {n for n, o in outcomes.items() if o == "unknown"}
+    sent = {n for n in outcomes if emulator.fleet.sims[n].sms_sent}
+    assert ok
+    assert ok <= sent <= ok | unknown  # nothing sent is left pending (to be sent again)
+    assert set(Counter(outcomes.values())) <= {"ok", "unknown", None}
+    assert emulator.stats.duplicates("send_sms") == {}

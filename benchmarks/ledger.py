@@ -1,6 +1,7 @@
 """Issue 15: a bulk run in the PostgreSQL ledger over worker processes, one SIGKILLed.
 
     python -m benchmarks.ledger [--targets 20000] [--workers 4] [--lease 2] [--op block]
+    python -m benchmarks.ledger --shards   # the same work as --shard i/N with file journals
 
 The emulator runs in its own process (`python -m simapi_async.testing --fast`), the
 PostgreSQL cluster is a throwaway one (as in `tests/fleet`), each worker is `simapi bulk
@@ -8,7 +9,9 @@ worker` in its own process. The starter loads the run (COPY) from this process; 
 quarter of the targets is final the first worker is killed with SIGKILL and a fresh one
 is started under another host name. Printed (JSON): the load time, the run's wall time
 and throughput, the time from the kill to the moment every chunk the killed worker held
-has another owner (or is done), and the outcomes in the ledger.
+has another owner (or is done), and the outcomes in the ledger. `--shards` runs the
+same targets as N `simapi bulk OP FILE --shard i/N --journal …` processes instead (no
+kill): the baseline a ledger run is compared with.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         env = {**os.environ, "SIMAPI_BASE_URL": base_url, "SIMAPI_LOGIN": "demo",
                "SIMAPI_PASSWORD": "demo-password", "SIMAPI_LEDGER_URL": url,
                "PYTHONPATH": os.pathsep.join(sys.path)}
+        if args.shards:
+            return await shards(args, env, targets)
 
         async def worker(name: str) -> asyncio.subprocess.Process:
             return await asyncio.create_subprocess_exec(
@@ -101,10 +106,40 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         pg.close()
 
 
+async def shards(args: argparse.Namespace, env: dict[str, str], targets: list[Any]
+                 ) -> dict[str, Any]:
+    """N processes over one CSV, each its own shard and journal (no ledger)."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="simapi-shards-")
+    csv_path = os.path.join(folder, "targets.csv")
+    with open(csv_path, "w") as f:  # noqa: ASYNC230 - written once, before the run
+        f.write("number,iccid\n")
+        f.writelines(f"{t.number},{t.iccid}\n" for t in targets)
+    extra = ["--type", "internet"] if args.op == "send_sms" else []
+    t1 = time.monotonic()
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simapi_async.cli", "bulk", args.op.replace("_", "-"), csv_path,
+        *extra, "--shard", f"{i}/{args.workers}", "--journal",
+        os.path.join(folder, f"j-{i}.jsonl"), "--json", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        for i in range(args.workers)]
+    ok = 0
+    for proc in procs:
+        out, _ = await proc.communicate()
+        ok += json.loads(out)["succeeded"]
+    wall = time.monotonic() - t1
+    return {"op": args.op, "mode": "shards + file journals", "targets": args.targets,
+            "workers": args.workers, "run_wall_s": round(wall, 2),
+            "throughput_per_s": round(args.targets / wall), "ok": ok}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--op", default="block", choices=("block", "send_sms"))
+    parser.add_argument("--shards", action="store_true",
+                        help="N processes with --shard i/N and file journals instead")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -73,7 +73,7 @@ _DONE_BEFORE = "done in a previous run"
 _UNKNOWN_BEFORE = "outcome unknown in a previous run (not repeated: not idempotent)"
 _DUPLICATE = "duplicate"
 #: Why a ledger run's target is not sent by this worker: its chunk went to another one.
-LEASE_LOST = "its chunk's lease was lost (another worker has it now)"
+_LEASE_GONE = "its chunk's lease was lost (another worker has it now)"
 
 ResultHook = Callable[[ItemResult], Any]
 ProgressHook = Callable[[BulkProgress], Any]
@@ -604,7 +604,7 @@ class BulkRun:
         try:
             pending = self.journal.record_started(target)
             if pending is not None and not await pending:
-                raise NotAttemptedError(f"not attempted: {LEASE_LOST}")
+                raise NotAttemptedError(f"not attempted: {_LEASE_GONE}")
         except JournalError as exc:  # not sent without its write-ahead mark
             self._journal_failed(exc)
             raise NotAttemptedError(f"not attempted: {exc.message}") from None

@@ -413,3 +413,21 @@ async def test_sigterm_worker_lets_its_chunks_go_at_once(pg_url: str, emulator: 
     assert ok <= sent <= ok | unknown  # nothing sent is left pending (to be sent again)
     assert set(Counter(outcomes.values())) <= {"ok", "unknown", None}
     assert emulator.stats.duplicates("send_sms") == {}
+
+
+def test_the_file_and_the_ledger_journal_share_one_protocol(tmp_path: Path) -> None:
+    """Both journals are a RunJournal; only the ledger's writes are awaited, and its name
+    shows the URL without the password."""
+    from simapi_async.bulk._journal import Journal
+    from simapi_async.bulk._journal_protocol import RunJournal, open_journal
+
+    file = open_journal(tmp_path / "j.jsonl", "block", {}, targets=[])
+    ledger = open_journal("postgresql://app:hunter2@db/fleet", "block", {}, targets=[],
+                          run="night")
+    assert isinstance(file, Journal)
+    assert isinstance(file, RunJournal)
+    assert isinstance(ledger, RunJournal)
+    assert (file.asynchronous, ledger.asynchronous) == (False, True)
+    assert ledger.name == "postgresql://app:***@db/fleet run 'night'"
+    assert "hunter2" not in repr(ledger)
+    assert open_journal(file, "block", {}, targets=[]) is file  # a RunJournal as given

@@ -162,7 +162,7 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
 
 @click.command("bulk")
 @click.argument("operation")
-@click.argument("file", metavar="FILE", required=False)
+@click.argument("file", metavar="[FILE]", required=False)
 @click.option("--service", help="block-service / unblock-service: internet, sms or call.")
 @click.option("--packet-id", type=int, help="activate / change-packet: the tariff packet.")
 @click.option("--date", help="change-packet: the day the new packet starts (YYYY-MM-DD).")

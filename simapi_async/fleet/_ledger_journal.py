@@ -395,8 +395,12 @@ class LedgerJournal:
 
     def _fail(self, exc: Exception) -> JournalError:
         """The ledger is out of reach (or failed): the run stops (see the module)."""
+        if not isinstance(exc, FleetBackendError):  # not a connection error: not retried
+            cause = exc
+            exc = FleetBackendError("postgresql", self.url, f"failed: {type(cause).__name__}")
+            exc.__cause__ = cause
         if self.error is None:
-            why = exc.message if isinstance(exc, FleetBackendError) else type(exc).__name__
+            why = exc.message
             self.error = JournalError(
                 f"the run ledger {self.name} cannot be written ({why}); the run "
                 "stopped: every result stored before is in the ledger, a worker started "

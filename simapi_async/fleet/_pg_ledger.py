@@ -724,7 +724,9 @@ def _is_connection_error(exc: BaseException) -> bool:
                   | asyncpg.exceptions.ConnectionDoesNotExistError
                   # rolled back whole: the same call again is safe (each is idempotent)
                   | asyncpg.exceptions.DeadlockDetectedError
-                  | asyncpg.exceptions.SerializationError):
+                  | asyncpg.exceptions.SerializationError
+                  # the protocol cut mid-operation by a server shutting down
+                  | asyncpg.exceptions.InternalClientError):
         return True
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 

@@ -431,3 +431,41 @@ def test_the_file_and_the_ledger_journal_share_one_protocol(tmp_path: Path) -> N
     assert ledger.name == "postgresql://app:***@db/fleet run 'night'"
     assert "hunter2" not in repr(ledger)
     assert open_journal(file, "block", {}, targets=[]) is file  # a RunJournal as given
+
+
+async def test_postgres_gone_stops_the_run_cleanly_and_a_later_worker_resumes(
+        own_postgres: PostgresServer) -> None:
+    """PostgreSQL down for longer than the ledger rides out: the run stops with
+    JournalError carrying its report, nothing is lost; once it is back a worker joins and
+    every target ends with exactly one result."""
+    from simapi_async.fleet._ledger_journal import LedgerJournal
+
+    url = own_postgres.url()
+    stopped = False
+
+    async def on_result(result: sa.ItemResult) -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            await asyncio.to_thread(own_postgres.stop)
+
+    async with Emulator(sims=2_000, fast=True) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password) as api:
+        targets = targets_of(emu, 2_000)
+        journal = LedgerJournal(url, "gone", "block", {}, targets=targets, chunk_size=100,
+                                write_ahead=False, reconnect_timeout=0.5, lease=1.0)
+        async with asyncio.timeout(_BOUND):
+            with pytest.raises(sa.JournalError, match=r"run ledger .* cannot be written") as err:
+                await api.bulk.block(targets, journal=journal, on_result=on_result,
+                                     concurrency=10)
+            report = err.value.report
+            assert isinstance(err.value.__cause__, sa.SimApiError), repr(err.value.__cause__)
+            await asyncio.to_thread(own_postgres.start)
+            rest = await api.bulk.join(journal=url, run="gone")  # once its leases expire
+    assert report.stopped == "the journal cannot be written"
+    assert report.succeeded > 0
+    async with await PgLedger.open(url, run="gone") as ledger:
+        outcomes = await ledger.outcomes()
+    assert Counter(outcomes.values()) == {"ok": 2_000}
+    assert rest.succeeded <= 2_000 - 1  # the first result at least was stored before
+    assert all(emu.fleet.sims[n].blocked for n in outcomes)

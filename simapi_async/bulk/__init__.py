@@ -36,7 +36,7 @@ __all__ = [
     "parse_target",
 ]
 
-Targets = Iterable[Any] | AsyncIterable[Any]
+Targets = Iterable[Any] | AsyncIterable[Any] | None
 
 
 class BulkResource:
@@ -68,6 +68,15 @@ class BulkResource:
     a journal and the operation has an inverse), `canary=N` with `canary_max_failures`
     (a share, default 0) and `on_canary` (see `_canary.py`). `plan()` tells what a run
     would do without writing; `undo(journal)` reverses what a run changed.
+
+    Many workers, one run: ``journal="postgresql://user@db/fleet", run="NAME"`` keeps
+    the run in a PostgreSQL ledger (extra `fleet`). The first caller loads the targets;
+    any number of processes on any hosts join the same run (`join()`, or the same call:
+    their targets are then not read) and share it out in chunks under a lease: `worker`
+    (this worker's name in the ledger, default ``host:pid``), `lease` (seconds, default
+    30: a worker silent that long loses its chunks to the others), `chunk_size` (targets
+    a chunk, default 500, when this call loads the run). Each report covers what that
+    worker did; the ledger's status covers the whole run.
     """
 
     __slots__ = ("_api",)
@@ -108,6 +117,12 @@ class BulkResource:
         on_canary = options.pop("on_canary", None)
         if canary is None:
             return BulkRun(self._api, operation, targets, **options)
+        if targets is None or _is_ledger(options.get("journal")):
+            # The canary counts what is done from the file journal, and its second part
+            # reads the same input: a ledger run is shared out by the ledger instead.
+            raise InvalidInputError("canary", canary, "does not go with a ledger run "
+                                    "(journal=postgresql://...): run the canary with a file "
+                                    "journal, then load the rest into the ledger")
         size, share = check_canary(canary, share)
         return CanaryRun(self._api, operation, targets, options, size=size,
                          max_failures=share, on_canary=on_canary)
@@ -120,6 +135,8 @@ class BulkResource:
         >>> plan = await api.bulk.plan("block", numbers)
         >>> plan.to_change, plan.already, plan.unknown_numbers, plan.read_requests
         """
+        if targets is None:
+            raise InvalidInputError("targets", None, "a plan needs the targets")
         return await make_plan(self._api, op, targets, **kwargs)
 
     async def undo(self, journal: str | os.PathLike[str], **options: Any) -> BulkReport:
@@ -130,7 +147,34 @@ class BulkResource:
         is a resumable run with its own journal (`undo_journal=`, default
         ``NAME.undo.jsonl``); `date=` for a `change_packet` undo; other options as for
         any run."""
+        if _is_ledger(journal):
+            from ..fleet._errors import redact_dsn
+
+            raise InvalidInputError("journal", redact_dsn(str(journal)), "undo reads a file "
+                                    "journal; a ledger "
+                                    "run keeps no state before (run it with a file journal "
+                                    "to be able to undo it)")
         return await undo(self._api, journal, **options)
+
+    async def join(self, *, journal: str, run: str, **options: Any) -> BulkReport:
+        """Join the ledger run `run` from anywhere: run its stored operation, with its
+        stored arguments, on the chunks this worker claims, until the run is complete.
+
+        >>> await api.bulk.join(journal="postgresql://u@db/fleet", run="block-night")
+        """
+        from ._journal_protocol import is_ledger_url
+
+        if not is_ledger_url(journal):
+            raise InvalidInputError("journal", journal, "join needs a postgresql:// ledger URL")
+        from ..fleet._ledger_journal import read_run  # only now: needs asyncpg
+
+        info = await read_run(journal, run)
+        options, stray = _split(options)
+        if stray:
+            name = sorted(stray)[0]
+            raise InvalidInputError(name, stray[name], "the run's arguments are the ledger's")
+        return await self.run(info.operation, None, journal=journal, run=run,
+                              **info.params, **options)
 
     async def block(self, targets: Targets, **options: Any) -> BulkReport:
         """Block every target's SIM (full block)."""
@@ -184,7 +228,7 @@ _RUN_OPTIONS = frozenset({
     "concurrency", "rate_limit", "journal", "max_failures", "shard", "retry_unknown",
     "durable", "on_progress", "progress_interval", "keep_failures", "on_result",
     "max_duration", "lookup", "expected", "skip_already", "undoable",
-    "canary", "canary_max_failures", "on_canary",
+    "canary", "canary_max_failures", "on_canary", "run", "worker", "lease", "chunk_size",
 })
 
 
@@ -194,6 +238,12 @@ def _trace_targets(kwargs: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError("trace_targets", value, "must be a bool")
     return value
+
+
+def _is_ledger(journal: object) -> bool:
+    from ._journal_protocol import is_ledger_url
+
+    return isinstance(journal, str) and is_ledger_url(journal)
 
 
 class _LiveReport:

@@ -16,6 +16,9 @@
 - The journal gets a flushed line per finished target as it finishes (fsynced with
   `durable=True`). A journal that cannot be written stops the run like `max_failures`
   does, and the run then raises `JournalError` carrying its report.
+- The journal is a `RunJournal` (`_journal_protocol.py`): a file, whose writes are
+  plain calls, or a PostgreSQL run ledger, whose writes the workers await and which
+  hands out the targets (chunks claimed under a lease) instead of the input.
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ import inspect
 import itertools
 import logging
 import math
-import os
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -50,7 +52,8 @@ from .._ratelimit import RateLimiter
 from .._retry import is_flow_control
 from .._validation import luhn_failures
 from ..models import OperationResult
-from ._journal import Journal, JournalState
+from ._journal import JournalState
+from ._journal_protocol import RunJournal, is_ledger_url, open_journal
 from ._operations import Operation
 from ._report import FAILED, OK, SKIPPED, UNKNOWN, BulkProgress, BulkReport, ItemResult
 from ._resolve import Resolver
@@ -72,6 +75,8 @@ _BATCH: Final = 32
 _DONE_BEFORE = "done in a previous run"
 _UNKNOWN_BEFORE = "outcome unknown in a previous run (not repeated: not idempotent)"
 _DUPLICATE = "duplicate"
+#: Why a ledger run's target is not sent by this worker: its chunk went to another one.
+_LEASE_GONE = "its chunk's lease was lost (another worker has it now)"
 
 ResultHook = Callable[[ItemResult], Any]
 ProgressHook = Callable[[BulkProgress], Any]
@@ -175,7 +180,7 @@ class BulkRun:
         self,
         api: AsyncSession,
         operation: Operation,
-        targets: Iterable[Any] | AsyncIterable[Any],
+        targets: Iterable[Any] | AsyncIterable[Any] | None,
         *,
         concurrency: int | None = None,
         rate_limit: float | None = None,
@@ -192,10 +197,16 @@ class BulkRun:
         keep_failures: int = 10_000,
         skip_already: bool = False,
         undoable: bool | None = None,
+        run: str | None = None,
+        worker: str | None = None,
+        lease: float | None = None,
+        chunk_size: int | None = None,
     ) -> None:
         self.api = api
         self.op = operation
-        self.source = _Source(targets)
+        # None: join a ledger run (its targets are in the ledger)
+        self._given = targets if targets is not None else ()
+        self.source = _Source(self._given)
         if concurrency is None:  # automatic: from 50, as far as the quota needs
             workers, initial = api.max_connections, min(DEFAULT_CONCURRENCY, api.max_connections)
         else:
@@ -218,11 +229,25 @@ class BulkRun:
         self.retry_unknown = retry_unknown
         if not isinstance(durable, bool):
             raise InvalidInputError("durable", durable, "must be a bool")
-        self.journal = (
-            Journal(_check_path(journal), operation.name, operation.journal_params,
-                    durable=durable)
-            if journal is not None else None
+        ledger_options = {k: v for k, v in (("worker", worker), ("lease", lease),
+                                            ("chunk_size", chunk_size)) if v is not None}
+        if is_ledger_url(journal):
+            if self.shard is not None:
+                raise InvalidInputError("shard", shard, "a ledger run shares its targets out "
+                                        "by itself: no shard")
+            ledger_options["retry_unknown"] = retry_unknown
+            ledger_options["write_ahead"] = not operation.retry_safe
+            self.expected = expected  # this worker's share is not known in advance
+        elif targets is None:
+            raise InvalidInputError("targets", None, "only a ledger run (journal="
+                                    "'postgresql://...') can be joined without targets")
+        self.journal: RunJournal | None = (
+            open_journal(journal, operation.name, operation.journal_params, targets=targets,
+                         durable=durable, run=run, ledger_options=ledger_options)
+            if journal is not None or run is not None or ledger_options else None
         )
+        #: The journal's writes are awaited (the ledger): see `_begin_fenced`, `_emit`.
+        self._ajournal = self.journal is not None and self.journal.asynchronous
         if on_progress is not None and not callable(on_progress):
             raise InvalidInputError("on_progress", on_progress, "must be a function")
         self.on_progress = on_progress
@@ -268,8 +293,12 @@ class BulkRun:
                                     f"{name} cannot be undone: {NO_INVERSE.get(name, '')}")
         if undoable and self.journal is None:
             raise InvalidInputError("undoable", undoable, "needs a journal= to record into")
+        ledger = self.journal is not None and self.journal.asynchronous
+        if undoable and ledger:
+            raise InvalidInputError("undoable", undoable, "a ledger run keeps no state "
+                                    "before: use a file journal to be able to undo a run")
         self.skip_already = skip_already
-        self.record_before = (self.journal is not None and name in INVERSES
+        self.record_before = (self.journal is not None and not ledger and name in INVERSES
                               if undoable is None else undoable)
         stateful = name in INVERSES or name == "activate"
         #: number → its state read ahead (state mode), taken out when it is screened.
@@ -286,6 +315,8 @@ class BulkRun:
     @stopped.setter
     def stopped(self, why: str | None) -> None:
         self._stopped = why
+        if why is not None and self.journal is not None:
+            self.journal.stop()
         stop = self._stop
         if why is not None and stop is not None and not stop.done():
             stop.set_result(None)
@@ -299,7 +330,7 @@ class BulkRun:
 
     async def stream(self) -> AsyncIterator[ItemResult]:
         """Yield every target's result as it completes."""
-        tasks = self._start()
+        tasks = await self._start()
         finisher = asyncio.create_task(self._finish_when_done(tasks))
         try:
             while True:
@@ -333,22 +364,29 @@ class BulkRun:
         return self.report
 
     async def _run_direct(self) -> None:
-        tasks = self._start()
+        tasks = await self._start()
         try:
             await asyncio.gather(*tasks)  # a failing iterable or hook ends the run
         finally:
             await self._shutdown(tasks)
 
-    def _start(self) -> list[asyncio.Task[None]]:
+    async def _start(self) -> list[asyncio.Task[None]]:
         """Read the journal, open it for appending, start the workers."""
-        if self.journal is not None:
-            self.previous = self.journal.load()
+        journal = self.journal
+        if journal is not None:
+            state = journal.load()
+            self.previous = state if isinstance(state, JournalState) else await state
             try:
-                self.journal.open()
+                opened = journal.open()
+                if opened is not None:
+                    await opened
             except OSError as exc:
                 raise InvalidInputError(
-                    "journal", str(self.journal.path), f"cannot be written: {exc.strerror or exc}"
+                    "journal", journal.name, f"cannot be written: {exc.strerror or exc}"
                 ) from exc
+            targets = journal.targets(self._given)
+            if targets is not self._given:  # the ledger's chunks
+                self.source = _Source(targets)
         if self._states is not None or (self.lookup != "lookup" and self.op.name != "send_sms"):
             self._resolve_by_listing()
         self._started = time.monotonic()
@@ -379,7 +417,8 @@ class BulkRun:
 
         self._resolver = Resolver(self.api, self.lookup, done=self.previous.done or None,
                                   shard=self.shard, states=self._states,
-                                  concurrency=self.gate.limit)
+                                  concurrency=self.gate.limit, window=(
+                                      None if self.journal is None else self.journal.read_ahead))
         self.source = _Source(self._resolver.stream(next_raw, _END))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -388,7 +427,9 @@ class BulkRun:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            self._close()  # even when cancelled again while waiting for the workers
+            closing = self._close()  # even when cancelled again while waiting for the workers
+            if closing is not None:
+                await closing
 
     async def _finish_when_done(self, tasks: list[asyncio.Task[None]]) -> None:
         try:
@@ -396,7 +437,8 @@ class BulkRun:
         finally:
             await self._results.put(_END)
 
-    def _close(self) -> None:
+    def _close(self) -> Awaitable[None] | None:
+        """Fill in the report, close the journal (what to await for an async one)."""
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
         now = time.monotonic()
@@ -409,13 +451,13 @@ class BulkRun:
         if self._resolver is not None:
             report.list_requests = self._resolver.requests
         report.stopped = self.stopped
-        if self.journal is not None:
-            self.journal.close()
+        closing = self.journal.close() if self.journal is not None else None
         luhn = luhn_failures() - self._luhn_base
         if luhn:  # one line for the run, not one per target (each is at DEBUG)
             log.info("bulk %s: %d ICCID(s) failed the Luhn check and were sent as given",
                      self.op.name, luhn)
         self._progress(force=True)
+        return closing
 
     # -- the worker ---------------------------------------------------------------------
 
@@ -446,7 +488,9 @@ class BulkRun:
                         gate.drain()  # parked workers must see the end too
                         return
                 for result in self._screen_all(raws):
-                    self._emit(result)
+                    pending = self._emit(result)
+                    if pending is not None:
+                        result = await pending
                     if queue is not None:
                         await queue.put(result)
                 continue
@@ -458,7 +502,8 @@ class BulkRun:
                 started = time.monotonic()
                 value: Any = None
                 try:
-                    params = self._begin(target, stats)
+                    params = (self._begin(target, stats) if not self._ajournal
+                              else await self._begin_fenced(target, stats))
                     if params is None:  # the SIM is looked up first: the resource does it
                         value = await op.call(api, target)
                     else:
@@ -473,7 +518,9 @@ class BulkRun:
                         continue
                     screened = self._failed(target, exc, stats, started)
                 except asyncio.CancelledError:
-                    self._cancelled(target, stats)
+                    pending_write = self._cancelled(target, stats)
+                    if pending_write is not None:
+                        await pending_write
                     raise
                 else:
                     if value is None:  # a plain success nobody asked the details of
@@ -487,7 +534,9 @@ class BulkRun:
                     screened = self._answered(target, value, stats, started)
                 finally:
                     self.in_flight -= 1
-            self._emit(screened)
+            pending = self._emit(screened)
+            if pending is not None:
+                screened = await pending
             if queue is not None:
                 await queue.put(screened)
 
@@ -594,7 +643,7 @@ class BulkRun:
         stats.attempts = stats.rate_limited = 0
         stats.operation = self.op.name  # attempts count this operation's requests only
         self.in_flight += 1
-        if not self.op.retry_safe and self.journal is not None:
+        if not self.op.retry_safe and self.journal is not None and not self._ajournal:
             # Write-ahead: if the process dies before the answer, a resume reads this
             # target as "outcome unknown" and does not send it a second time.
             try:
@@ -603,6 +652,20 @@ class BulkRun:
                 self._journal_failed(exc)
                 raise NotAttemptedError(f"not attempted: {exc.message}") from None
         return self.op.params(target)
+
+    async def _begin_fenced(self, target: Target, stats: CallStats) -> dict[str, Any] | None:
+        """`_begin` with a ledger: its write-ahead mark (non-idempotent operations) or
+        lease check is awaited; a target whose chunk went to another worker is not sent."""
+        params = self._begin(target, stats)
+        assert self.journal is not None
+        try:
+            pending = self.journal.record_started(target)
+            if pending is not None and not await pending:
+                raise NotAttemptedError(f"not attempted: {_LEASE_GONE}")
+        except JournalError as exc:  # not sent without its write-ahead mark
+            self._journal_failed(exc)
+            raise NotAttemptedError(f"not attempted: {exc.message}") from None
+        return params
 
     def _answered(self, target: Target, value: OperationResult, stats: CallStats,
                   started: float) -> ItemResult:
@@ -622,19 +685,18 @@ class BulkRun:
                           time.monotonic() - started,
                           outcome=outcome)
 
-    def _cancelled(self, target: Target, stats: CallStats) -> None:
+    def _cancelled(self, target: Target, stats: CallStats) -> Awaitable[ItemResult] | None:
         """A target's request was cancelled (the run is being stopped): journal it."""
         attempts = self._attempts(target, stats)
         if self.op.retry_safe or self.journal is None:
-            return
+            return None
         if stats.attempts > stats.rate_limited:  # 429s were provably not processed
             # It may have reached the server: never repeat it blindly on resume.
-            self._record(ItemResult(target, False, NotAttemptedError(
+            return self._record(ItemResult(target, False, NotAttemptedError(
                 "cancelled while in flight"), attempts, outcome=UNKNOWN))
-        else:
-            # Cancelled before any request left: a resume may send it.
-            self._record(ItemResult(target, False, NotAttemptedError(
-                "cancelled before it was sent"), 0, outcome=FAILED))
+        # Cancelled before any request left: a resume may send it.
+        return self._record(ItemResult(target, False, NotAttemptedError(
+            "cancelled before it was sent"), 0, outcome=FAILED))
 
     def _maybe_done(self, exc: SimApiError, stats: CallStats) -> bool:
         """Whether a failed non-idempotent call may still have taken effect: then its
@@ -681,14 +743,35 @@ class BulkRun:
             return not 400 <= exc.status < 500
         return False
 
-    def _emit(self, result: ItemResult) -> None:
-        """Journal, count and hand over one result (the stream's queue is the worker's)."""
+    def _emit(self, result: ItemResult) -> Awaitable[ItemResult] | None:
+        """Journal, count and hand over one result (the stream's queue is the worker's).
+        With an asynchronous journal: an awaitable of the result as counted, once stored."""
         if result.skipped is None and self.journal is not None:
             if self._before:
                 was = self._before.pop(result.target.number, None)
                 if was is not None and result.ok:
                     result = attrs.evolve(result, before=was)
-            self._record(result)  # on disk before anything else can happen
+            pending = self._record(result)  # on disk before anything else can happen
+            if pending is not None:
+                return self._count_stored(pending, result)
+        self._count(result)
+        return None
+
+    async def _count_stored(self, pending: Awaitable[ItemResult],
+                            result: ItemResult) -> ItemResult:
+        """`_emit` once an asynchronous journal stored `result` (or said that another
+        worker has its target now: then that is what this run reports)."""
+        try:
+            result = await pending
+        except JournalError as exc:
+            self._journal_failed(exc)
+        except asyncio.CancelledError:  # the run is stopped: the write goes on regardless
+            self._count(result)
+            raise
+        self._count(result)
+        return result
+
+    def _count(self, result: ItemResult) -> None:
         self.report.add(result)
         if not result.ok and result.skipped is None:
             self._check_failures()
@@ -697,12 +780,13 @@ class BulkRun:
         if self._direct is not None:
             self._direct(result)
 
-    def _record(self, result: ItemResult) -> None:
+    def _record(self, result: ItemResult) -> Awaitable[ItemResult] | None:
         assert self.journal is not None
         try:
-            self.journal.record(result)
+            return self.journal.record(result)
         except JournalError as exc:
             self._journal_failed(exc)
+            return None
 
     def _journal_failed(self, exc: JournalError) -> None:
         """The journal cannot be written: stop sending (the result stays in the report)."""
@@ -782,12 +866,6 @@ def _check_concurrency(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
         raise InvalidInputError("concurrency", value, "must be an int from 1 to 10000")
     return value
-
-
-def _check_path(value: object) -> str | os.PathLike[str]:
-    if isinstance(value, os.PathLike) or (isinstance(value, str) and value.strip()):
-        return value
-    raise InvalidInputError("journal", value, "must be a file path")
 
 
 def _check_number(field: str, value: object) -> float:

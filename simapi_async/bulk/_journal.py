@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,7 +62,11 @@ class JournalState:
 class Journal:
     """Appends one line per finished target to `path`, flushing each line (and fsyncing
     it when `durable`; write-ahead lines always). After a failed write every further
-    write raises the same `JournalError` (`error`)."""
+    write raises the same `JournalError` (`error`). A `RunJournal` (see
+    `_journal_protocol.py`) whose methods all work at once: they return None."""
+
+    asynchronous: bool = False
+    read_ahead: int | None = None
 
     def __init__(self, path: str | os.PathLike[str], operation: str, params: dict[str, Any],
                  *, durable: bool = False) -> None:
@@ -71,6 +76,18 @@ class Journal:
         self.durable = durable
         self.error: JournalError | None = None
         self._file: IO[str] | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def targets(self, given: Iterable[Any] | AsyncIterable[Any]
+                ) -> Iterable[Any] | AsyncIterable[Any]:
+        """A file journal runs the input as given."""
+        return given
+
+    def stop(self) -> None:
+        """A file journal runs the input to its end (the rest "not attempted")."""
 
     def load(self) -> JournalState:
         """Read what earlier runs recorded; refuses a journal of another operation."""

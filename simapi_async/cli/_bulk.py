@@ -28,6 +28,7 @@ from rich.text import Text
 from .._exceptions import InvalidInputError, JournalError
 from .._session import AsyncSession
 from ..bulk import OPERATIONS, BulkReport, ItemResult, Target
+from ..bulk._journal_protocol import LEASE_LOST
 from ..bulk._report import FAILED, error_reason
 from ._common import (
     EXIT_FAILED,
@@ -45,6 +46,7 @@ from ._common import (
 )
 from ._dryrun import DRY_RUN_FIELDS, dry_run
 from ._inputs import BadLine, TargetReader, count_candidate_lines, open_input
+from ._ledger import check_ledger, ledger_status, run_summary, shown_url
 from ._plan import plan_run, undo_plan
 from ._progress import BulkProgressView
 from ._running import fill_report, run_stream
@@ -172,7 +174,7 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
 
 @click.command("bulk")
 @click.argument("operation")
-@click.argument("file", metavar="FILE")
+@click.argument("file", metavar="[FILE]", required=False)
 @click.option("--service", help="block-service / unblock-service: internet, sms or call.")
 @click.option("--packet-id", type=int, help="activate / change-packet: the tariff packet.")
 @click.option("--date", help="change-packet: the day the new packet starts (YYYY-MM-DD).")
@@ -223,6 +225,18 @@ def _resume_command(params: dict[str, Any], journal: Path) -> str:
                    "undo` cannot reverse the run; saves the read for targets given with "
                    "iccid/imsi).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--ledger", metavar="URL", envvar="SIMAPI_LEDGER_URL", show_envvar=True,
+              help="A PostgreSQL run ledger (postgresql://…) to keep the run in, shared "
+                   "by every worker of it (with --run).")
+@click.option("--run", metavar="NAME",
+              help="The run's name in the ledger: started by the first, joined by the others.")
+@click.option("--worker", metavar="NAME",
+              help="This worker's name in the ledger (default: host:pid).")
+@click.option("--lease", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Ledger lease of a chunk (default 30): a worker silent that long loses "
+                   "its chunks to the others.")
+@click.option("--chunk-size", type=click.IntRange(1, 1_000_000), metavar="N",
+              help="Targets a chunk of the ledger holds (default 500; when this loads the run).")
 @connection_options
 @click.pass_context
 def bulk(ctx: click.Context, /, **params: Any) -> None:
@@ -242,14 +256,30 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
     targets (unblock what it blocked, each SIM back on its previous packet, ...), as a
     resumable run with its own journal (--journal, default NAME.undo.jsonl).
 
+    Many workers, one run (PostgreSQL ledger, extra `fleet`): `bulk OP FILE --ledger URL
+    --run NAME` starts the run (or joins it, if it exists); `bulk worker --ledger URL
+    --run NAME` joins it from any host, running the run's stored operation; `bulk status
+    --ledger URL --run NAME [--json]` shows the whole run. SIMAPI_LEDGER_URL may stand
+    for --ledger.
+
     \b
     Example:
       simapi bulk block numbers.txt --plan
       simapi bulk block numbers.txt --journal block.jsonl --canary 100 --report failures.csv
       simapi bulk undo block.jsonl
+      simapi bulk block numbers.txt --ledger postgresql://fleet@db/fleet --run night-1
+      simapi bulk worker --ledger postgresql://fleet@db/fleet --run night-1
     """
-    if params["operation"].strip().lower() == "undo":
+    name = params["operation"].strip().lower()
+    if name in ("worker", "status"):
+        _ledger_command(ctx, name, params)
+        return
+    if params["file"] is None:
+        raise ConfigError(f"bulk {params['operation']} needs FILE (`-` for stdin)")
+    if name == "undo":
         _undo(ctx, params)
+        return
+    ledger = check_ledger(ctx, params)
     op, kwargs = check_operation(params["operation"], {
         "service": params["service"], "packet_id": params["packet_id"],
         "date": params["date"], "type": params["sms_type"],
@@ -278,10 +308,36 @@ def bulk(ctx: click.Context, /, **params: Any) -> None:
     auto = False
     if params["journal"]:
         journal = Path(params["journal"])
-    elif not params["no_journal"]:
+    elif not params["no_journal"] and ledger is None:
         journal, auto = _auto_journal(op), True
     api = connect(ctx, max_connections=max(100, params["concurrency"] or 0))
-    run = _Run(op, kwargs, params, shard, max_failures, journal, auto)
+    run = _Run(op, kwargs, params, shard, max_failures, journal, auto, ledger=ledger)
+    run_async(lambda: run.main(api))
+
+
+def _ledger_command(ctx: click.Context, name: str, params: dict[str, Any]) -> None:
+    """`bulk worker` / `bulk status`: no FILE, a ledger run."""
+    if params["file"] is not None:
+        raise ConfigError(f"bulk {name} takes no FILE: the run's targets are in the ledger")
+    for arg, option in OPTION_OF.items():
+        if params["sms_type" if arg == "type" else arg] is not None:
+            raise ConfigError(f"{option} does not apply to bulk {name}: the run's "
+                              "arguments are the ledger's")
+    if params["run"] is None or not params["ledger"]:
+        raise ConfigError(f"bulk {name} needs --ledger postgresql://… (or SIMAPI_LEDGER_URL) "
+                          "and --run NAME")
+    ledger = check_ledger(ctx, params)
+    assert ledger is not None
+    if name == "status":
+        ledger_status(ledger, params["run"], as_json=params["as_json"])
+        return
+    for option in ("report_path", "dry_run", "chunk_size"):
+        if params[option]:
+            raise ConfigError(f"--{option.replace('_path', '').replace('_', '-')} does not "
+                              "apply to bulk worker")
+    max_failures = _parse_max_failures(params["max_failures"])
+    api = connect(ctx, max_connections=max(100, params["concurrency"] or 0))
+    run = _Run("worker", {}, params, None, max_failures, None, False, ledger=ledger)
     run_async(lambda: run.main(api))
 
 
@@ -351,8 +407,9 @@ class _Run:
 
     def __init__(self, op: str, kwargs: dict[str, Any], params: dict[str, Any],
                  shard: tuple[int, int] | None, max_failures: int | float | None,
-                 journal: Path | None, auto_journal: bool) -> None:
+                 journal: Path | None, auto_journal: bool, *, ledger: str | None = None) -> None:
         self.op, self.kwargs, self.params = op, kwargs, params
+        self.ledger = ledger  # a ledger run: journal=URL, run=NAME (`bulk worker`: no FILE)
         self.shard, self.max_failures = shard, max_failures
         self.journal, self.auto_journal = journal, auto_journal
         self.report_file: FailureReport | None = None
@@ -364,7 +421,7 @@ class _Run:
         self.stopped: str | None = None  # why the engine stopped early (canary, ...)
         self.out = make_console()
         self.err = make_console(stderr=True)
-        live = self.err.is_terminal and not shard
+        live = self.err.is_terminal and not shard and ledger is None
         total = count_candidate_lines(params["file"]) if live else None
         self.view = BulkProgressView(self.err, op.replace("_", "-"), total)
 
@@ -381,21 +438,34 @@ class _Run:
 
     def on_result(self, result: ItemResult) -> None:
         self.report.add(result)
-        if result.skipped is not None and not result.ok and result.skipped != "duplicate":
+        if (result.skipped is not None and not result.ok and result.skipped != "duplicate"
+                and result.skipped != LEASE_LOST):  # the ledger: another worker's now
             self.unknown_skipped += 1
         if self.report_file is not None:
             self.report_file.result(result)
 
+    def _journal_options(self) -> dict[str, Any]:
+        if self.ledger is None:
+            return {"journal": self.journal, "durable": self.params["durable"]}
+        return {"journal": self.ledger, "run": self.params["run"],
+                "worker": self.params["worker"], "lease": self.params["lease"],
+                "chunk_size": self.params["chunk_size"]}
+
     async def main(self, api: AsyncSession) -> int:
-        stream = open_input(self.params["file"])
+        worker = self.params["file"] is None  # `bulk worker`: the run's targets and operation
+        stream = None if worker else open_input(self.params["file"])
         try:
             if self.params["report_path"]:
                 self.report_file = FailureReport(self.params["report_path"])
-            reader = TargetReader(stream, self.params["file"], self.on_bad,
-                                  track_lines=self.report_file is not None)
-            if self.report_file is not None:
-                self.report_file.line_of = reader.take_line
-            reader.open()  # a CSV header without a number column fails here: no request
+            reader: TargetReader | None = None
+            if stream is not None:
+                reader = TargetReader(stream, self.params["file"], self.on_bad,
+                                      track_lines=self.report_file is not None)
+                if self.report_file is not None:
+                    self.report_file.line_of = reader.take_line
+                reader.open()  # a CSV header without a number column fails here: no request
+            else:
+                await self._read_run()
             async with api:
                 await api.authenticate()  # bad credentials: one clear error, not N failures
                 if self.auto_journal:
@@ -406,9 +476,9 @@ class _Run:
                     api, self.op, reader, self.on_result, shard=self.shard, **self.kwargs,
                     concurrency=self.params["concurrency"], rate_limit=self.params["rate"],
                     max_duration=self.params["max_duration"],
-                    journal=self.journal, max_failures=self.max_failures,
+                    max_failures=self.max_failures,
                     retry_unknown=self.params["retry_unknown"], on_progress=self.view.update,
-                    progress_interval=0.1, durable=self.params["durable"],
+                    progress_interval=0.1, **self._journal_options(),
                     skip_already=self.params["skip_already"],
                     undoable=False if self.params["no_undo"] else None,
                     **self._canary_options(),
@@ -436,12 +506,18 @@ class _Run:
                     except JournalError as exc:  # the run stopped; its results are all here
                         journal_error = exc
                 code = self._finish(fill_report(self.report, api, before, started))
+                if self.ledger is not None:
+                    line = await run_summary(self.ledger, self.params["run"])
+                    if line is not None:
+                        self.err.print(Text(line), soft_wrap=True)
                 if journal_error is not None:
                     self.err.print(Text(f"error: {journal_error}"), soft_wrap=True)
                     return EXIT_FAILED
                 return code
         finally:
-            if self.params["file"] == "-":
+            if stream is None:
+                pass
+            elif self.params["file"] == "-":
                 with contextlib.suppress(ValueError, AttributeError):
                     stream.detach()  # type: ignore[attr-defined]  # leave stdin open
             else:
@@ -470,6 +546,16 @@ class _Run:
                 click.confirm, "Go on with the rest?", default=False, err=True))
         finally:
             self.view.__enter__()
+
+    async def _read_run(self) -> None:
+        """`bulk worker`: the run's operation and arguments, from the ledger."""
+        from ..fleet._ledger_journal import read_run
+
+        assert self.ledger is not None
+        info = await read_run(self.ledger, self.params["run"])
+        self.op, self.kwargs = info.operation, dict(info.params)
+        self.report = BulkReport(self.op)
+        self.view.label = self.op.replace("_", "-")
 
     def _handle_signals(self, job: asyncio.Task[BulkReport]) -> list[int]:
         loop = asyncio.get_running_loop()
@@ -516,7 +602,9 @@ class _Run:
         return EXIT_OK if complete else EXIT_FAILED
 
     def _print_summary(self) -> None:
-        title = f"bulk {self.op.replace('_', '-')} · {self.params['file']}"
+        title = f"bulk {self.op.replace('_', '-')} · {self.params['file'] or 'worker'}"
+        if self.ledger is not None:
+            title += f" · run {self.params['run']} · worker {self.params['worker'] or 'host:pid'}"
         if self.shard:
             title += f" · shard {self.shard[0]}/{self.shard[1]}"
         self.out.print(bulk_summary_table(self.report, bad_lines=self.bad_count,
@@ -549,6 +637,8 @@ class _Run:
             "bad": [{"line": b.line, "text": b.text, "reason": b.reason}
                     for b in self.bad_lines],
             "journal": str(self.journal) if self.journal and self.journal.exists() else None,
+            "ledger": shown_url(self.ledger) if self.ledger else None,
+            "run": self.params["run"] if self.ledger else None,
             "report": self.report_file.path if self.report_file else None,
         }
 
@@ -556,6 +646,12 @@ class _Run:
         r = self.report
         finished = (f"Interrupted: {r.succeeded + r.failed:,} targets finished "
                     f"({r.succeeded:,} ok, {r.failed:,} failed)")
+        if self.ledger is not None:
+            self.err.print(Text(
+                f"{finished}; every finished one is in the ledger. Carry on from any host "
+                f"with:\n  simapi bulk worker --ledger {shown_url(self.ledger)} --run "
+                f"{shlex.quote(self.params['run'])}"), soft_wrap=True)
+            return
         if self.journal is None:
             self.err.print(Text(f"{finished}; no journal was written (--no-journal): "
                                 "a rerun starts over."), soft_wrap=True)

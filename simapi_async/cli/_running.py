@@ -12,13 +12,14 @@ from ..bulk import BulkReport, ItemResult, Target
 __all__ = ["fill_report", "run_stream"]
 
 
-async def run_stream(api: AsyncSession, op: str, targets: Iterable[Target],
+async def run_stream(api: AsyncSession, op: str, targets: Iterable[Target] | None,
                      on_result: Callable[[ItemResult], None], *,
                      shard: tuple[int, int] | None = None, **options: Any) -> BulkReport:
     """Run bulk `op` over `targets`, calling `on_result` with each result as it finishes.
 
-    Cancelling it stops the run; the journal keeps every finished result. Returns the
-    engine's report (its `stopped` says why a run stopped early).
+    Cancelling it stops the run; the journal keeps every finished result. No targets:
+    join the ledger run given by `journal=` and `run=`. Returns the engine's report (its
+    `stopped` says why a run stopped early).
     """
     return await api.bulk.run(op, targets, on_result=on_result, shard=shard, **options)
 

@@ -354,47 +354,51 @@ class PgLedger:
 
         async def attempt() -> Chunk | None:
             async with self._pool.acquire() as conn, conn.transaction():
-                await self._seen(conn, worker)
-                while True:
-                    row = await conn.fetchrow(f"""
-                        UPDATE {self._chunks} AS k
-                           SET lease_owner = $2, epoch = k.epoch + 1,
-                               lease_until = now() + make_interval(secs => $3)
-                          FROM (SELECT chunk FROM {self._chunks}
-                                 WHERE run = $1 AND NOT done
-                                   AND (lease_until IS NULL OR lease_until < now())
-                                 ORDER BY chunk LIMIT 1
-                                 FOR UPDATE SKIP LOCKED) AS free
-                         WHERE k.run = $1 AND k.chunk = free.chunk
-                     RETURNING k.chunk, k.epoch""", self.run, worker, float(lease_seconds))
-                    if row is None:
-                        return None
-                    index, epoch = row["chunk"], row["epoch"]
-                    status = await conn.execute(f"""
-                        UPDATE {self._targets}
-                           SET state = 'done', outcome = 'unknown', reason = $3,
-                               error = 'in flight on ' || coalesce(worker, '?')
-                                   || ' when its lease ended; not repeated (not idempotent)',
-                               updated_at = now()
-                         WHERE run = $1 AND chunk = $2 AND state = 'started'""",
-                        self.run, index, _LEASE_LOST)
-                    unknown = int(status.split()[-1])
-                    pending = await conn.fetch(f"""
-                        SELECT seq, number, iccid, imsi FROM {self._targets}
-                         WHERE run = $1 AND chunk = $2 AND state = 'pending'
-                         ORDER BY seq""", self.run, index)
-                    if unknown:
-                        log.warning("ledger: chunk %d of run %r taken over: %d target(s) in "
-                                    "flight on the previous owner are now unknown",
-                                    index, self.run, unknown)
-                    if pending:
-                        return Chunk(self.run, index, worker, epoch, float(lease_seconds),
-                                     [Target(r["number"], r["iccid"], r["imsi"])
-                                      for r in pending],
-                                     unknown, {r["number"]: r["seq"] for r in pending})
-                    await conn.execute(
-                        f"UPDATE {self._chunks} SET done = true, lease_until = NULL "
-                        f"WHERE run = $1 AND chunk = $2", self.run, index)
+                chunk = await take(conn)
+                await self._seen(conn, worker)  # after the chunk's lock: see `_seen`
+                return chunk
+
+        async def take(conn: Any) -> Chunk | None:
+            while True:
+                row = await conn.fetchrow(f"""
+                    UPDATE {self._chunks} AS k
+                       SET lease_owner = $2, epoch = k.epoch + 1,
+                           lease_until = now() + make_interval(secs => $3)
+                      FROM (SELECT chunk FROM {self._chunks}
+                             WHERE run = $1 AND NOT done
+                               AND (lease_until IS NULL OR lease_until < now())
+                             ORDER BY chunk LIMIT 1
+                             FOR UPDATE SKIP LOCKED) AS free
+                     WHERE k.run = $1 AND k.chunk = free.chunk
+                 RETURNING k.chunk, k.epoch""", self.run, worker, float(lease_seconds))
+                if row is None:
+                    return None
+                index, epoch = row["chunk"], row["epoch"]
+                status = await conn.execute(f"""
+                    UPDATE {self._targets}
+                       SET state = 'done', outcome = 'unknown', reason = $3,
+                           error = 'in flight on ' || coalesce(worker, '?')
+                               || ' when its lease ended; not repeated (not idempotent)',
+                           updated_at = now()
+                     WHERE run = $1 AND chunk = $2 AND state = 'started'""",
+                    self.run, index, _LEASE_LOST)
+                unknown = int(status.split()[-1])
+                pending = await conn.fetch(f"""
+                    SELECT seq, number, iccid, imsi FROM {self._targets}
+                     WHERE run = $1 AND chunk = $2 AND state = 'pending'
+                     ORDER BY seq""", self.run, index)
+                if unknown:
+                    log.warning("ledger: chunk %d of run %r taken over: %d target(s) in "
+                                "flight on the previous owner are now unknown",
+                                index, self.run, unknown)
+                if pending:
+                    return Chunk(self.run, index, worker, epoch, float(lease_seconds),
+                                 [Target(r["number"], r["iccid"], r["imsi"])
+                                  for r in pending],
+                                 unknown, {r["number"]: r["seq"] for r in pending})
+                await conn.execute(
+                    f"UPDATE {self._chunks} SET done = true, lease_until = NULL "
+                    f"WHERE run = $1 AND chunk = $2", self.run, index)
 
         return await self._retrying("claim a chunk", attempt)
 
@@ -429,12 +433,12 @@ class PgLedger:
 
         async def attempt() -> bool:
             async with self._pool.acquire() as conn, conn.transaction():
-                await self._seen(conn, chunk.worker)
                 row = await conn.fetchrow(f"""
                     UPDATE {self._chunks} SET lease_until = now() + make_interval(secs => $5)
                      WHERE run = $1 AND chunk = $2 AND lease_owner = $3 AND epoch = $4
                        AND NOT done
                  RETURNING chunk""", self.run, chunk.index, chunk.worker, chunk.epoch, seconds)
+                await self._seen(conn, chunk.worker)
                 return row is not None
 
         return await self._retrying("renew a lease", attempt)
@@ -446,6 +450,8 @@ class PgLedger:
         return LeaseKeeper(self, chunk, every if every is not None else chunk.lease_seconds / 3)
 
     async def _seen(self, conn: Any, worker: str) -> None:
+        """The worker's heartbeat row. Every transaction locks a chunk row before the
+        worker's row (claim, renew, record_many, finish): one order, no deadlock."""
         await conn.execute(f"""
             INSERT INTO {self._workers} (run, worker) VALUES ($1, $2)
             ON CONFLICT (run, worker) DO UPDATE SET last_seen = now()""", self.run, worker)
@@ -478,6 +484,47 @@ class PgLedger:
 
         return await self._retrying("write a started mark", attempt)
 
+    async def mark_started_many(self, chunk: Chunk, targets: Iterable[Target]) -> set[str]:
+        """`mark_started` for several targets in one statement: the numbers marked
+        (none when the lease is lost)."""
+        seqs = {_seq(chunk, t): t.number for t in targets}
+        if not seqs:
+            return set()
+
+        async def attempt() -> set[str]:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(f"""
+                    WITH lease AS ({self._fence(3, 4, 5)})
+                    UPDATE {self._targets} SET state = 'started', worker = $4,
+                                               updated_at = now()
+                     WHERE run = $1 AND seq = ANY($2::int[]) AND EXISTS (SELECT 1 FROM lease)
+                       AND (state = 'pending' OR (state = 'started' AND worker = $4))
+                 RETURNING seq""", self.run, list(seqs), chunk.index, chunk.worker,
+                    chunk.epoch)
+                return {seqs[r["seq"]] for r in rows}
+
+        return await self._retrying("write started marks", attempt)
+
+    async def unmark_started(self, chunk: Chunk, targets: Iterable[Target]) -> int:
+        """Undo `mark_started` for targets whose request never left (cancelled or refused
+        before sending): pending again, for whoever holds the chunk next. How many."""
+        seqs = [_seq(chunk, t) for t in targets]
+        if not seqs:
+            return 0
+
+        async def attempt() -> int:
+            async with self._pool.acquire() as conn:
+                status = await conn.execute(f"""
+                    WITH lease AS ({self._fence(3, 4, 5)})
+                    UPDATE {self._targets} SET state = 'pending', worker = NULL,
+                                               updated_at = now()
+                     WHERE run = $1 AND seq = ANY($2::int[]) AND EXISTS (SELECT 1 FROM lease)
+                       AND state = 'started' AND worker = $4""",
+                    self.run, seqs, chunk.index, chunk.worker, chunk.epoch)
+                return int(status.split()[-1])
+
+        return await self._retrying("undo started marks", attempt)
+
     async def record(self, chunk: Chunk, result: ItemResult) -> bool:
         """Store one target's final result; False if the lease was lost (nothing
         written: the new owner decides, an in-flight non-idempotent target is unknown)."""
@@ -490,21 +537,28 @@ class PgLedger:
         if not rows:
             return 0
 
+        columns = list(zip(*rows, strict=True))[1:7]  # seq, outcome, ..., elapsed
+
         async def attempt() -> int:
-            async with self._pool.acquire() as conn, conn.transaction():
-                held = await conn.fetchrow(self._fence(2, 3, 4), self.run, chunk.index,
-                                           chunk.worker, chunk.epoch)
-                if held is None:
-                    return 0
-                await conn.executemany(f"""
-                    UPDATE {self._targets}
-                       SET state = 'done', outcome = $3, reason = $4, error = $5,
-                           attempts = $6, elapsed = $7, worker = $8, updated_at = now()
-                     WHERE run = $1 AND seq = $2""", rows)
-                await conn.execute(
-                    f"UPDATE {self._workers} SET results = results + $3, last_seen = now() "
-                    f"WHERE run = $1 AND worker = $2", self.run, chunk.worker, len(rows))
-                return len(rows)
+            # One statement (one round trip, one transaction): the fence and the
+            # results. No worker row: concurrent writes of one worker do not queue on it
+            # (`status()` counts each worker's results from the targets).
+            async with self._pool.acquire() as conn:
+                written = await conn.fetchval(f"""
+                    WITH lease AS ({self._fence(2, 3, 4)}),
+                    done AS (
+                        UPDATE {self._targets} AS t
+                           SET state = 'done', outcome = u.outcome, reason = u.reason,
+                               error = u.error, attempts = u.attempts, elapsed = u.elapsed,
+                               worker = $3, updated_at = now()
+                          FROM unnest($5::int[], $6::text[], $7::text[], $8::text[],
+                                      $9::int[], $10::float8[])
+                               AS u(seq, outcome, reason, error, attempts, elapsed)
+                         WHERE t.run = $1 AND t.seq = u.seq AND EXISTS (SELECT 1 FROM lease)
+                     RETURNING 1)
+                    SELECT count(*) FROM done""",
+                    self.run, chunk.index, chunk.worker, chunk.epoch, *map(list, columns))
+                return int(written)
 
         return await self._retrying("record results", attempt)
 
@@ -601,14 +655,16 @@ class PgLedger:
                       FROM {self._chunks} WHERE run = $1""", self.run)
                 workers = await conn.fetch(f"""
                     SELECT w.worker, extract(epoch FROM now() - w.last_seen) AS ago,
-                           w.chunks_done, w.results,
+                           w.chunks_done, (SELECT count(*) FROM {self._targets} t
+                                            WHERE t.run = w.run AND t.worker = w.worker
+                                              AND t.state = 'done') AS results,
                            coalesce(array_agg(k.chunk ORDER BY k.chunk)
                                     FILTER (WHERE k.chunk IS NOT NULL), '{{}}') AS held,
                            extract(epoch FROM max(k.lease_until) - now()) AS lease_left
                       FROM {self._workers} w
                       LEFT JOIN {self._chunks} k ON k.run = w.run AND k.lease_owner = w.worker
                            AND NOT k.done AND k.lease_until > now()
-                     WHERE w.run = $1 GROUP BY w.worker, w.last_seen, w.chunks_done, w.results
+                     WHERE w.run = $1 GROUP BY w.run, w.worker, w.last_seen, w.chunks_done
                      ORDER BY w.worker""", self.run)
                 recent = await conn.fetchval(f"""
                     SELECT count(*) FROM {self._targets} WHERE run = $1 AND state = 'done'
@@ -665,7 +721,12 @@ def _is_connection_error(exc: BaseException) -> bool:
 
     if isinstance(exc, OSError | asyncio.TimeoutError | asyncpg.PostgresConnectionError
                   | asyncpg.exceptions.OperatorInterventionError
-                  | asyncpg.exceptions.ConnectionDoesNotExistError):
+                  | asyncpg.exceptions.ConnectionDoesNotExistError
+                  # rolled back whole: the same call again is safe (each is idempotent)
+                  | asyncpg.exceptions.DeadlockDetectedError
+                  | asyncpg.exceptions.SerializationError
+                  # the protocol cut mid-operation by a server shutting down
+                  | asyncpg.exceptions.InternalClientError):
         return True
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 

@@ -43,3 +43,29 @@ def test_redact_dsn_hides_only_the_password() -> None:
     assert redact_dsn("postgresql://app:pw@[::1]:5432/fleet?sslmode=require") == \
         "postgresql://app:***@[::1]:5432/fleet?sslmode=require"
     assert redact_dsn("rediss://cache/1") == "rediss://cache/1"
+
+
+LEDGER_CHECK = textwrap.dedent("""
+    import asyncio, sys
+    sys.modules["asyncpg"] = None
+    import simapi_async, simapi_async.cli, simapi_async.bulk
+    assert "simapi_async.fleet._ledger_journal" not in sys.modules
+    from simapi_async.bulk._journal_protocol import open_journal
+    journal = open_journal("postgresql://h/db", "block", {}, targets=[], run="r")
+    try:
+        asyncio.run(journal.load())
+    except ImportError as exc:
+        assert "simapi_async[fleet]" in str(exc), exc
+    else:
+        raise AssertionError("no ImportError")
+    print("ok")
+""")
+
+
+def test_ledger_journal_is_imported_only_for_a_postgresql_url() -> None:
+    """The core, bulk and CLI import without asyncpg and without the ledger journal; a
+    postgresql:// journal then says what to install."""
+    done = subprocess.run([sys.executable, "-c", LEDGER_CHECK], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -1,0 +1,145 @@
+"""Issue 15: a bulk run in the PostgreSQL ledger over worker processes, one SIGKILLed.
+
+    python -m benchmarks.ledger [--targets 20000] [--workers 4] [--lease 2] [--op block]
+    python -m benchmarks.ledger --shards   # the same work as --shard i/N with file journals
+
+The emulator runs in its own process (`python -m simapi_async.testing --fast`), the
+PostgreSQL cluster is a throwaway one (as in `tests/fleet`), each worker is `simapi bulk
+worker` in its own process. The starter loads the run (COPY) from this process; once a
+quarter of the targets is final the first worker is killed with SIGKILL and a fresh one
+is started under another host name. Printed (JSON): the load time, the run's wall time
+and throughput, the time from the kill to the moment every chunk the killed worker held
+has another owner (or is done), and the outcomes in the ledger. `--shards` runs the
+same targets as N `simapi bulk OP FILE --shard i/N --journal …` processes instead (no
+kill): the baseline a ledger run is compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    import asyncpg
+
+    from simapi_async.bulk._targets import Target
+    from simapi_async.fleet._pg_ledger import PgLedger
+    from simapi_async.testing._fleet import build_fleet
+    from tests.fleet._servers import PostgresServer, find_postgres
+
+    bindir = find_postgres()
+    if bindir is None:
+        raise SystemExit("PostgreSQL binaries not found (apt-get install postgresql)")
+    pg = PostgresServer(bindir)
+    pg.start()
+    emu = subprocess.Popen(  # noqa: ASYNC220 - once, before anything runs
+        [sys.executable, "-m", "simapi_async.testing", "--port", "0", "--sims",
+         str(args.targets), "--fast"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert emu.stdout is not None
+        match = re.search(r"base URL: (\S+)", emu.stdout.readline())
+        assert match
+        base_url = match.group(1)
+        fleet = build_fleet(args.targets, 1)
+        targets = [Target(n, iccid=fleet.sims[n].iccid) for n in fleet.numbers[:args.targets]]
+        url, run = pg.url(), f"bench-{args.op}"
+        params = {"type": "internet"} if args.op == "send_sms" else {}
+        t0 = time.monotonic()
+        async with await PgLedger.open(url, run=run) as ledger:
+            await ledger.start_or_join(args.op, params,
+                                       targets if args.op != "send_sms"
+                                       else [t.number for t in targets])
+        load = time.monotonic() - t0
+        env = {**os.environ, "SIMAPI_BASE_URL": base_url, "SIMAPI_LOGIN": "demo",
+               "SIMAPI_PASSWORD": "demo-password", "SIMAPI_LEDGER_URL": url,
+               "PYTHONPATH": os.pathsep.join(sys.path)}
+        if args.shards:
+            return await shards(args, env, targets)
+
+        async def worker(name: str) -> asyncio.subprocess.Process:
+            return await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "simapi_async.cli", "bulk", "worker", "--run", run,
+                "--worker", name, "--lease", str(args.lease), "--json", env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+
+        conn = await asyncpg.connect(url)
+        t1 = time.monotonic()
+        procs = [await worker(f"host-{i}") for i in range(args.workers)]
+        while await conn.fetchval(  # noqa: ASYNC110 - rows of other processes
+                "SELECT count(*) FROM simapi_targets WHERE state = 'done'") < args.targets // 4:
+            await asyncio.sleep(0.02)
+        procs[0].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        await procs[0].wait()
+        fresh = await worker("fresh-host")
+        held = await conn.fetchval(
+            "SELECT count(*) FROM simapi_chunks WHERE lease_owner = 'host-0' AND NOT done")
+        while await conn.fetchval(  # noqa: ASYNC110 - leases of other processes
+                "SELECT count(*) FROM simapi_chunks WHERE lease_owner = 'host-0' AND NOT done"):
+            await asyncio.sleep(0.02)
+        reclaimed = time.monotonic() - killed
+        for proc in [*procs[1:], fresh]:
+            await proc.communicate()
+        wall = time.monotonic() - t1
+        rows = await conn.fetch("SELECT outcome, count(*) AS n FROM simapi_targets "
+                                "WHERE run = $1 GROUP BY outcome", run)
+        await conn.close()
+        outcomes = Counter({r["outcome"]: int(r["n"]) for r in rows})
+        return {"op": args.op, "targets": args.targets, "workers": args.workers,
+                "lease_s": args.lease, "load_s": round(load, 2), "run_wall_s": round(wall, 2),
+                "throughput_per_s": round(args.targets / wall),
+                "killed_held_chunks": held, "reclaim_after_kill_s": round(reclaimed, 2),
+                "outcomes": dict(outcomes)}
+    finally:
+        emu.terminate()
+        emu.wait(timeout=30)
+        pg.close()
+
+
+async def shards(args: argparse.Namespace, env: dict[str, str], targets: list[Any]
+                 ) -> dict[str, Any]:
+    """N processes over one CSV, each its own shard and journal (no ledger)."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="simapi-shards-")
+    csv_path = os.path.join(folder, "targets.csv")
+    with open(csv_path, "w") as f:  # noqa: ASYNC230 - written once, before the run
+        f.write("number,iccid\n")
+        f.writelines(f"{t.number},{t.iccid}\n" for t in targets)
+    extra = ["--type", "internet"] if args.op == "send_sms" else []
+    t1 = time.monotonic()
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "simapi_async.cli", "bulk", args.op.replace("_", "-"), csv_path,
+        *extra, "--shard", f"{i}/{args.workers}", "--journal",
+        os.path.join(folder, f"j-{i}.jsonl"), "--json", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        for i in range(args.workers)]
+    ok = 0
+    for proc in procs:
+        out, _ = await proc.communicate()
+        ok += json.loads(out)["succeeded"]
+    wall = time.monotonic() - t1
+    return {"op": args.op, "mode": "shards + file journals", "targets": args.targets,
+            "workers": args.workers, "run_wall_s": round(wall, 2),
+            "throughput_per_s": round(args.targets / wall), "ok": ok}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--lease", type=float, default=2.0)
+    parser.add_argument("--op", default="block", choices=("block", "send_sms"))
+    parser.add_argument("--shards", action="store_true",
+                        help="N processes with --shard i/N and file journals instead")
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

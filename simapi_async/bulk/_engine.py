@@ -746,7 +746,10 @@ class BulkRun:
     def _emit(self, result: ItemResult) -> Awaitable[ItemResult] | None:
         """Journal, count and hand over one result (the stream's queue is the worker's).
         With an asynchronous journal: an awaitable of the result as counted, once stored."""
-        if result.skipped is None and self.journal is not None:
+        # A ledger stores skipped targets too ("already blocked"): each of its targets ends
+        # in a final row, or its chunk would never finish. A file journal keeps them out
+        # (the next run reads their state again).
+        if self.journal is not None and (result.skipped is None or self._ajournal):
             if self._before:
                 was = self._before.pop(result.target.number, None)
                 if was is not None and result.ok:

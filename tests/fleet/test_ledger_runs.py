@@ -469,3 +469,24 @@ async def test_postgres_gone_stops_the_run_cleanly_and_a_later_worker_resumes(
     assert Counter(outcomes.values()) == {"ok": 2_000}
     assert rest.succeeded <= 2_000 - 1  # the first result at least was stored before
     assert all(emu.fleet.sims[n].blocked for n in outcomes)
+
+
+async def test_skip_already_in_a_ledger_run_ends_every_target(
+        pg_url: str, emulator: Emulator) -> None:
+    """skip_already in a ledger run: the targets already so end skipped, each counted
+    once in the ledger (not left pending for ever), and only the others are sent."""
+    numbers = emulator.fleet.numbers[:300]
+    for number in numbers:
+        emulator.fleet.sims[number].unblock()
+    for number in numbers[:100]:
+        emulator.fleet.sims[number].block()
+    async with sa.AsyncSession(emulator.base_url, login=emulator.login,
+                               password=emulator.password) as api:
+        report = await asyncio.wait_for(api.bulk.block(
+            numbers, journal=pg_url, run="skipping", skip_already=True, chunk_size=50,
+            worker="w1"), timeout=120)
+    assert (report.succeeded, report.failed) == (200, 0)
+    assert report.skipped == 100
+    async with await PgLedger.open(pg_url, run="skipping") as ledger:
+        outcomes = await ledger.outcomes()
+    assert Counter(outcomes.values()) == {"ok": 200, "skipped": 100}

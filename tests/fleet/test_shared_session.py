@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import simapi_async as sa
+from simapi_async import _quota
 from simapi_async.testing import Emulator, Faults
+
+from ._servers import RedisServer
 
 SERVICE = Path(__file__).with_name("_service.py")
 QUOTA = 200.0  # requests/s of the account (the emulator's token bucket)
@@ -54,7 +62,8 @@ def lifetimes(elapsed: float) -> int:
     return math.ceil(elapsed / (TOKEN_TTL * 0.9))
 
 
-async def test_four_processes_share_one_quota_and_one_login(redis_url: str) -> None:
+async def test_four_processes_share_one_quota_and_one_login(
+        redis_url: str, fresh_default_keys: None) -> None:
     """4 processes on one account with redis_url: 1 login per token lifetime in all and
     ≤ 1 % 429s after the first second; without it: a login each and a 429 storm."""
     faults = Faults(rate_limit=QUOTA, token_ttl=TOKEN_TTL)
@@ -72,3 +81,120 @@ async def test_four_processes_share_one_quota_and_one_login(redis_url: str) -> N
 
     assert alone["logins"] >= PROCESSES  # each process logs in for itself
     assert alone["throttled_after"] > 0.05 * alone["answers_after"], alone
+
+
+@pytest.fixture
+async def fresh_default_keys(redis_url: str) -> AsyncIterator[None]:
+    """No key of the default prefix left by an earlier test (an emulator's port may come
+    round again, and with it the same base URL and login)."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match="simapi:*"):
+            await client.delete(key)
+        yield
+    finally:
+        await client.aclose()
+
+
+def session(emu: Emulator, **kw: Any) -> sa.AsyncSession:
+    return sa.AsyncSession(emu.base_url, login=emu.login, password=emu.password, **kw)
+
+
+async def test_revoked_token_is_replaced_once_for_everybody(
+        redis_url: str, fresh_default_keys: None) -> None:
+    """4 sessions sharing a login: one login at first; after the server revokes the
+    token (every session gets a 401), one more login in all, not one each."""
+    async with Emulator(sims=50) as emu:
+        number = emu.fleet.numbers[0]
+        sessions = [session(emu, redis_url=redis_url) for _ in range(4)]
+        try:
+            await asyncio.gather(*(s.sims.get(number) for s in sessions))
+            assert emu.stats.logins == 1
+            emu.revoke_tokens()
+            await asyncio.gather(*(s.sims.get(number) for s in sessions for _ in range(3)))
+            assert emu.stats.logins == 2
+            assert sum(s.stats.logins for s in sessions) == 2
+        finally:
+            for s in sessions:
+                await s.aclose()
+
+
+async def test_a_rate_limit_set_by_the_user_is_shared(
+        redis_url: str, fresh_default_keys: None) -> None:
+    """Two sessions with rate_limit=50 and one redis_url take their slots from one
+    schedule: together they wait as one session would for the same number of calls."""
+    async with Emulator(sims=50) as emu:
+        number = emu.fleet.numbers[0]
+        a, b = session(emu, rate_limit=50, redis_url=redis_url), \
+            session(emu, rate_limit=50, redis_url=redis_url)
+        try:
+            await asyncio.gather(*(s.sims.get(number) for s in (a, b) for _ in range(10)))
+            # 20 calls at 50/s: 0.02 s * (0 + 1 + ... + 19) waited in all (0.9 s each alone)
+            assert a.stats.rate_limit_wait + b.stats.rate_limit_wait > 0.75 * 0.02 * 190
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+
+async def test_redis_down_at_start_falls_back_with_one_warning(
+        own_redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis unreachable from the start: every call goes through on the session's own
+    pacing and login, one WARNING from each shared piece, the Redis password never shown."""
+    await asyncio.to_thread(own_redis_server.stop)
+    url = f"redis://:hunter2@127.0.0.1:{own_redis_server.port}/0"
+    caplog.set_level(logging.INFO, "simapi_async")
+    async with Emulator(sims=50) as emu, session(emu, redis_url=url) as api:
+        assert "hunter2" not in repr(api._pacer._shared)
+        for number in emu.fleet.numbers[:20]:
+            await api.sims.get(number)
+        assert (api.stats.logins, emu.stats.logins) == (1, 1)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, caplog.text
+    assert "shared quota failed" in caplog.text
+    assert "shared token store failed" in caplog.text
+    assert "hunter2" not in caplog.text
+    assert "***" in caplog.text  # the URL is shown, redacted
+
+
+async def test_redis_stopped_and_restarted_mid_run(
+        own_redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Redis stopped mid-run, then restarted empty: every target gets exactly one result,
+    none is sent twice, one warning for the outage, and the session paces by Redis again."""
+    monkeypatch.setattr(_quota, "_BACKEND_RETRY", 0.2)
+    caplog.set_level(logging.INFO, "simapi_async")
+    async with Emulator(sims=600, faults=Faults(rate_limit=400)) as emu:
+        targets = [sa.Target(n, iccid=emu.fleet.sims[n].iccid) for n in emu.fleet.numbers]
+        async with session(emu, redis_url=own_redis_server.url) as api:
+            done = 0
+            stop, start = asyncio.Event(), asyncio.Event()
+
+            def on_result(_: object) -> None:
+                nonlocal done
+                done += 1
+                if done == 150:
+                    stop.set()
+                elif done == 300:
+                    start.set()
+
+            async def outage() -> None:
+                await stop.wait()
+                await asyncio.to_thread(own_redis_server.stop)
+                await start.wait()
+                await asyncio.to_thread(own_redis_server.start)
+
+            chaos = asyncio.create_task(outage())
+            report = await api.bulk.block(targets, concurrency=16, on_result=on_result)
+            await chaos
+            pacer = api._pacer
+            assert (report.succeeded, report.failed, report.total) == (600, 0, 600)
+            assert emu.stats.duplicates("block") == {}
+            assert emu.stats.writes
+            assert max(emu.stats.writes.values()) == 1
+            assert not pacer._down  # back on the shared schedule
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "shared quota failed" in warnings[0]
+    assert "shared quota is back" in caplog.text

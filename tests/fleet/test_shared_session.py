@@ -198,3 +198,21 @@ async def test_redis_stopped_and_restarted_mid_run(
     assert len(warnings) == 1, warnings
     assert "shared quota failed" in warnings[0]
     assert "shared quota is back" in caplog.text
+
+
+def test_the_cli_shares_its_login_through_redis(redis_url: str, fresh_default_keys: None) -> None:
+    """Two `simapi sims get --redis URL` runs (two sessions, as two processes would be)
+    log in once in all: the second takes the token the first stored."""
+    from click.testing import CliRunner
+
+    from simapi_async.cli import cli
+    from tests.cli.conftest import EmulatorThread, env_for
+
+    with EmulatorThread(sims=50) as emu:
+        number = emu.fleet.numbers[0]
+        for _ in range(2):
+            result = CliRunner().invoke(cli, ["sims", "get", number, "--json",
+                                              "--redis", redis_url],
+                                        env=env_for(emu), catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+        assert emu.stats.logins == 1

@@ -32,7 +32,7 @@ import simapi_async as sa
 
 async def main(cfg):
     extra = {"redis_url": cfg["redis_url"]} if cfg["redis_url"] else {}
-    failed = 0
+    failed = {}
     async with sa.AsyncSession(cfg["base_url"], login="demo",
                                password=os.environ["SIMAPI_PASSWORD"], **extra) as api:
         print("ready", flush=True)
@@ -41,13 +41,12 @@ async def main(cfg):
         numbers = cfg["numbers"]
 
         async def worker(i):
-            nonlocal failed
             while time.monotonic() < end:
                 i += cfg["concurrency"]
                 try:
                     await api.sims.get(numbers[i % len(numbers)])
-                except sa.SimApiError:
-                    failed += 1
+                except sa.SimApiError as exc:
+                    failed[type(exc).__name__] = failed.get(type(exc).__name__, 0) + 1
 
         await asyncio.gather(*(worker(i) for i in range(cfg["concurrency"])))
         stats, quota = api.stats, api.quota
@@ -103,7 +102,8 @@ def run_one(base: str, k: int, quota: float, redis_url: str | None, args: argpar
             "share_429": (count(s2, "429") - count(s1, "429")) / max(1, answered),
             "logins": s2["logins"] - start_stats["logins"],
             "logins_by_process": [o["logins"] for o in outs],
-            "failed": sum(o["failed"] for o in outs),
+            "failed": sum(sum(o["failed"].values()) for o in outs),
+            "failures": [o["failed"] for o in outs],
             "learned": [o["learned"] for o in outs], "leader": [o["leader"] for o in outs],
             "remaining": [o["remaining"] for o in outs],
             "status_counts": {k: v - s1["status_counts"].get(k, 0)
@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"failed {row['failed']}", flush=True)
                     if args.verbose:
                         print(f"    learned {row['learned']} remaining {row['remaining']} "
-                              f"leader {row['leader']} statuses {row['status_counts']}", flush=True)
+                              f"leader {row['leader']} statuses {row['status_counts']} "
+                              f"failures {row['failures']}", flush=True)
     finally:
         redis.close()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,10 @@ _SYNC_EVERY: Final = 0.2
 _LEASE: Final = 2.0
 #: Seconds a failed shared quota is left alone before it is tried again.
 _BACKEND_RETRY: Final = 5.0
+#: A process books its next shared slot at most this many seconds before it is due:
+#: slots booked far ahead at an old rate would delay every change of rate (a dead time
+#: of a whole queue, which made K controllers swing at low quotas).
+_BOOK_AHEAD: Final = 0.1
 
 
 @attrs.frozen(slots=True)
@@ -161,7 +165,8 @@ class Pacer:
         # A shared quota: whether this pacer runs the controller (always, alone), the
         # answers of the other processes (as of the last sync), the backend's health.
         self._shared = shared
-        self._leader = shared is None
+        self._leader = True  # alone, or until a sync names another process the leader
+        self._lease = False  # whether this process holds the leader's lease
         self._owner = secrets.token_hex(8)
         self._others = 0
         self._flushed = 0
@@ -172,6 +177,7 @@ class Pacer:
         self._down = False
         self._sharing_pause: asyncio.Task[None] | None = None
         self._pause_dirty = False
+        self._booking = asyncio.Lock()  # one booking at a time, close to its turn
         if shared is not None:
             self.engaged = True  # every request goes by the shared schedule
 
@@ -191,17 +197,18 @@ class Pacer:
 
     # -- before a request ---------------------------------------------------------------
 
-    async def acquire(self, stop: asyncio.Future[None] | None = None) -> None:
+    async def acquire(self, stop: asyncio.Future[None] | None = None, *,
+                      first: bool = False) -> None:
         """Wait until this caller may send: after any pause, at the paced rate, in turn.
 
         Waiters queue first come, first served and are let go one at a time at the rate in
         force *then* (no slots booked ahead at an older rate: a change of rate or a pause
         acts on the very next request). A waiter cancelled in the queue simply leaves it;
         one whose `stop` is done (its bulk run stopped) leaves it with `NotAttemptedError`,
-        nothing sent.
+        nothing sent. `first`: go before every waiter (the login they all wait for).
         """
         if self._shared is not None and self._clock() >= self._down_until \
-                and await self._acquire_shared(stop):
+                and await self._acquire_shared(stop, first=first):
             return
         now = self._clock()
         if not self._waiters and now >= self._next:
@@ -209,7 +216,10 @@ class Pacer:
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+        if first:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         self._schedule(now)
         try:
             if stop is None:
@@ -224,9 +234,11 @@ class Pacer:
         finally:
             self.waited += self._clock() - now
 
-    async def _acquire_shared(self, stop: asyncio.Future[None] | None) -> bool:
+    async def _acquire_shared(self, stop: asyncio.Future[None] | None, *,
+                              first: bool = False) -> bool:
         """A slot of the shared schedule (after any pause known here); False when the
-        backend failed (the caller then takes a local turn)."""
+        backend failed (the caller then takes a local turn). `first` books at once,
+        before this process's other waiters."""
         from .fleet._errors import FleetBackendError
 
         shared = self._shared
@@ -242,9 +254,18 @@ class Pacer:
                 rate = self.rate
                 if rate is None:
                     return True  # nothing known of the quota yet: unpaced, as alone
-                slot = await shared.reserve_slot(rate)
-                if slot.wait > 0:
-                    await self._wait(slot.wait, stop, slot)
+                if first:
+                    slot = await shared.reserve_slot(rate)
+                    due = self._clock() + slot.wait
+                else:
+                    async with self._booking:  # the next one books when this slot is near
+                        slot = await shared.reserve_slot(rate)
+                        due = self._clock() + slot.wait
+                        if slot.wait > _BOOK_AHEAD:
+                            await self._wait(slot.wait - _BOOK_AHEAD, stop, slot)
+                left = due - self._clock()
+                if left > 0:
+                    await self._wait(left, stop, slot)
                 if self._paused_until <= self._clock():
                     return True
                 # a pause began while this slot was waited for: take one after it
@@ -297,13 +318,16 @@ class Pacer:
         if self._down:
             self._down = False
             log.info("quota: the shared quota is back (%r); pacing by it again", shared)
-        if learned.leader and not self._leader:
+        if learned.leader and not self._lease:
             log.debug("quota: this process now estimates the shared quota (leader)")
             if self._base is None and self.learned is not None and self.window is None:
                 self._base = self.learned  # carry on from the rate followed so far
             if self.limit is None and self.learned is not None:
                 self._aimd = True  # no headers seen: AIMD goes on from the shared rate
-        self._leader = learned.leader
+        self._lease = learned.leader
+        # Nothing shared yet (the start, a restarted Redis): learn alone meanwhile, as a
+        # session without sharing would, rather than send unpaced until the leader's rate.
+        self._leader = learned.leader or learned.rate is None
         if not learned.leader and learned.rate is not None and learned.rate != self.learned:
             self._set_learned(learned.rate)
         if learned.pause_left is not None:
@@ -313,6 +337,7 @@ class Pacer:
         """The shared quota failed: pace alone (the controller too) and retry it later."""
         self._down_until = self._clock() + _BACKEND_RETRY
         self._leader = True
+        self._lease = False
         self._syncing = False
         if not self._down:
             self._down = True

@@ -314,8 +314,8 @@ class Transport:
         if not paced:
             if call is not None and call.limiter is not None:
                 await call.limiter.acquire()
-            if timed:
-                await pacer.acquire(None if call is None else call.stop)
+            if timed:  # a login (no token) goes first: every waiter waits for it
+                await pacer.acquire(None if call is None else call.stop, first=token is None)
         if timed:
             sent_at = time.monotonic()
         if call is not None and call.counting:  # once nothing can hold it back any more

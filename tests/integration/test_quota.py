@@ -165,12 +165,11 @@ async def test_a_token_is_picked_after_the_wait_for_the_quota_not_before() -> No
     """30 calls queued behind rate_limit=20 (1.5 s of waiting) with tokens living 1.2 s:
     each call takes the token current when its turn comes, so none is sent with a token
     that expired in the queue (no 401, no re-login)."""
-    async with Emulator(sims=50, token_ttl=1.2) as emu:
-        async with sa.AsyncSession(emu.base_url, login=emu.login, password=emu.password,
-                                   rate_limit=20) as api:
-            await api.authenticate()
-            number = emu.fleet.numbers[0]
-            await asyncio.gather(*(api.sims.get(number) for _ in range(30)))
-            assert api.stats.relogins == 0
+    async with Emulator(sims=50, token_ttl=1.2) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password, rate_limit=20) as api:
+        await api.authenticate()
+        number = emu.fleet.numbers[0]
+        await asyncio.gather(*(api.sims.get(number) for _ in range(30)))
+        assert api.stats.relogins == 0
     assert emu.stats.status_counts[401] == 0
     assert emu.stats.logins >= 2  # the token was renewed on the way

@@ -100,6 +100,9 @@ def run_one(base: str, k: int, quota: float, redis_url: str | None, args: argpar
     return {"quota": quota, "processes": k, "shared": redis_url is not None,
             "filled": ok / (t2 - t1) / quota,
             "share_429": (count(s2, "429") - count(s1, "429")) / max(1, answered),
+            "share_429_warmup": (count(s1, "429") - count(start_stats, "429"))
+            / max(1, sum(s1["status_counts"].values())
+                  - sum(start_stats["status_counts"].values())),
             "logins": s2["logins"] - start_stats["logins"],
             "logins_by_process": [o["logins"] for o in outs],
             "failed": sum(sum(o["failed"].values()) for o in outs),
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                                       numbers)
                     rows.append(row)
                     print(f"Q={quota:>4.0f}/s K={k} {'shared' if shared else 'alone ':<6} "
-                          f"filled {row['filled']:.3f}  429s {row['share_429']:.3%}  "
+                          f"filled {row['filled']:.3f}  429s {row['share_429']:.3%} "
+                          f"(warm-up {row['share_429_warmup']:.1%})  "
                           f"logins {row['logins']} {row['logins_by_process']}  "
                           f"failed {row['failed']}", flush=True)
                     if args.verbose:

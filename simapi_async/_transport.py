@@ -421,11 +421,8 @@ class Transport:
                        reached_server=None)
 
         async def open_once(token: str) -> aiohttp.ClientResponse:
+            """Send (after `_pace`: the token is picked once the turn has come)."""
             call = CALL_STATS.get()
-            if call is not None and call.limiter is not None:
-                await call.limiter.acquire()
-            if self._pacer.engaged:
-                await self._pacer.acquire()
             if call is not None:
                 call.attempts += 1
             headers = CIMultiDict(self._headers)
@@ -442,6 +439,7 @@ class Transport:
             return resp
 
         async def attempt() -> aiohttp.ClientResponse:
+            await self._pace()
             current = self._tokens.current()
             token, generation = current if current is not None else await self._tokens.get()
             resp = await open_once(token)
@@ -449,6 +447,7 @@ class Transport:
                 resp.release()
                 self._relogins += 1
                 self._tokens.invalidate(generation)
+                await self._pace()
                 resp = await open_once((await self._tokens.get())[0])
             if not 200 <= resp.status < 300:
                 try:

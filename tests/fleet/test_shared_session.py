@@ -65,7 +65,7 @@ def lifetimes(elapsed: float) -> int:
 async def test_four_processes_share_one_quota_and_one_login(
         redis_url: str, fresh_default_keys: None) -> None:
     """4 processes on one account with redis_url: 1 login per token lifetime in all and
-    ≤ 1 % 429s after the first second; without it: a login each and a 429 storm."""
+    ≤ 1 % 429s after the first second; without it: a login each per token lifetime."""
     faults = Faults(rate_limit=QUOTA, token_ttl=TOKEN_TTL)
     async with Emulator(sims=200, faults=faults) as emu:
         shared = await run_services(emu, redis_url)
@@ -79,8 +79,12 @@ async def test_four_processes_share_one_quota_and_one_login(
     assert shared["logins"] <= lifetimes(shared["elapsed"]) + 1, shared
     assert shared["throttled_after"] <= 0.01 * shared["answers_after"], shared
 
-    assert alone["logins"] >= PROCESSES  # each process logs in for itself
-    assert alone["throttled_after"] > 0.05 * alone["answers_after"], alone
+    # Without sharing: each process logs in for itself, and each learns the quota on
+    # its own (issue 14's pacer keeps each near its share once learned: the 429s are
+    # those of learning, so they are only compared, not bounded from below).
+    assert alone["logins"] >= PROCESSES
+    assert alone["logins"] > 2 * shared["logins"], (alone, shared)
+    assert alone["throttled_after"] >= shared["throttled_after"]
 
 
 @pytest.fixture

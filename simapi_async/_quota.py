@@ -28,9 +28,13 @@ the processes together stay under the rate. `X-RateLimit-Remaining` is the *acco
 bucket, so one process at a time (the leader, a lease in Redis) runs the controller
 above, on the answers of all processes (each adds its count at every sync, a few times
 a second); its rate is shared, and the others follow it (K controllers on one rate
-would multiply the gain by K). A pause is shared at once (the schedule itself starts
-after it); the others also see it at their next sync. When the backend fails the pacer
-goes on alone (one warning), as without sharing, and tries it again after a while.
+would multiply the gain by K). A process books its next slot only when its previous one
+is due within 0.1 s (slots booked a whole queue ahead, at an old rate, would delay every
+change of rate); a login goes before the waiters. Until a rate is shared (the start, a
+restarted Redis) each process learns alone. A pause is shared at once (the schedule
+itself starts after it); the others also see it at their next sync. When the backend
+fails the pacer goes on alone (one warning), as without sharing, and tries it again
+after a while.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Login and the token: lazy login, single flight, proactive renewal, stale-401 safety."""
+"""Login and the token: lazy login, single flight, proactive renewal, stale-401 safety;
+with a `TokenStore` (`_tokens.py`), one login among every process of the account."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,6 +22,9 @@ from ._config import (
     TOKEN_RENEW_MARGIN,
 )
 from ._exceptions import AuthenticationError, SimApiError
+
+if TYPE_CHECKING:
+    from ._tokens import TokenStore
 
 __all__ = [
     "Credentials",
@@ -136,6 +140,12 @@ class TokenManager:
       pause (1 s, doubling up to 60 s); calls that need one fail at once with
       `AuthenticationError`. After the pause one probe login is made; a request accepted
       with its token (`accepted`) closes the breaker.
+    - With a `store` (a `TokenStore`, e.g. Redis): a token is taken from the store, and
+      a login is made only when the store has none, or has the very token this manager
+      is renewing or saw refused (`stale_generation`), once among every process sharing
+      it. `logins` counts the logins this manager made itself. When the store fails
+      (`FleetBackendError`) the manager logs in on its own (one warning) and tries the
+      store again after `store_retry` seconds.
     """
 
     def __init__(
@@ -144,8 +154,16 @@ class TokenManager:
         *,
         token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        store: TokenStore | None = None,
+        store_retry: float = 30.0,
     ) -> None:
         self._login = login
+        self._store = store if login is not None else None
+        self._store_retry = store_retry
+        self._store_down_until = -math.inf
+        self._store_down = False
+        self._shared_generation: int | None = None  # the store's, of the token we hold
+        self._just_logged_in: LoginResult | None = None
         self._clock = clock
         self._token = token
         self._expires_at: float | None = None
@@ -293,7 +311,7 @@ class TokenManager:
     async def _do_login(self) -> LoginResult:
         assert self._login is not None
         try:
-            result = await self._login()
+            result = await self._obtain()
         except AuthenticationError:
             raise
         except Exception as exc:
@@ -301,7 +319,6 @@ class TokenManager:
             raise AuthenticationError(f"login failed: {exc}", status=status) from exc
         finally:
             self._flight = None
-        self.logins += 1
         self._token = result.token
         self._issued = [*self._issued[-7:], result.token]
         self.generation += 1
@@ -314,6 +331,40 @@ class TokenManager:
             self._expires_at = self._renew_at = None
         log.debug("logged in (token generation %d)", self.generation)
         return result
+
+    async def _counted_login(self) -> LoginResult:
+        """One login of this manager's own (counted in `logins`)."""
+        assert self._login is not None
+        result = await self._login()
+        self.logins += 1
+        self._just_logged_in = result
+        return result
+
+    async def _obtain(self) -> LoginResult:
+        """A token: from the store (one login among all its users) or a login of our own."""
+        store = self._store
+        if store is None or self._clock() < self._store_down_until:
+            return await self._counted_login()
+        from .fleet._errors import FleetBackendError
+
+        self._just_logged_in = None
+        try:
+            stored = await store.login_once(self._counted_login,
+                                            stale_generation=self._shared_generation)
+        except FleetBackendError as exc:
+            self._store_down_until = self._clock() + self._store_retry
+            if not self._store_down:
+                self._store_down = True
+                log.warning("the shared token store failed (%s); logging in on our own, "
+                            "trying the store again in %.0f s", exc, self._store_retry)
+            made = self._just_logged_in  # our login went through, its storing failed
+            return made if made is not None else await self._counted_login()
+        if self._store_down:
+            self._store_down = False
+            log.info("the shared token store is back (%r)", store)
+        self._shared_generation = stored.generation
+        lifetime = None if stored.expires_at is None else stored.expires_at - time.time()
+        return LoginResult(stored.token, lifetime)
 
     def _usable(self, lifetime: float | None) -> float | None:
         """`lifetime`, or None (valid until a 401) when it is past or too short to use."""

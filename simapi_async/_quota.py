@@ -21,23 +21,42 @@ alike (it sits in the one request path):
 A user's `rate_limit` is a ceiling on top of what is learned. The hot path costs one
 header lookup per answer while nothing is learned, and no coroutine before a request
 until the pacer is engaged.
+
+**Shared** (`shared=`, a `SharedQuota`: the session's `redis_url=` / `limiter=`): every
+request takes its slot from the one schedule of the account (a Redis round trip), so
+the processes together stay under the rate. `X-RateLimit-Remaining` is the *account's*
+bucket, so one process at a time (the leader, a lease in Redis) runs the controller
+above, on the answers of all processes (each adds its count at every sync, a few times
+a second); its rate is shared, and the others follow it (K controllers on one rate
+would multiply the gain by K). A process books its next slot only when its previous one
+is due within 0.1 s (slots booked a whole queue ahead, at an old rate, would delay every
+change of rate); a login goes before the waiters. Until a rate is shared (the start, a
+restarted Redis) each process learns alone. A pause is shared at once (the schedule
+itself starts after it); the others also see it at their next sync. When the backend
+fails the pacer goes on alone (one warning), as without sharing, and tries it again
+after a while.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from ._exceptions import NotAttemptedError
 from ._ratelimit import check_rate
 from ._retry import is_testing, parse_retry_after
+
+if TYPE_CHECKING:
+    from ._shared_quota import SharedQuota, Slot
 
 __all__ = ["Pacer", "QuotaState"]
 
@@ -56,6 +75,15 @@ _MIN_RATE: Final = 0.05
 _INTEGRAL: Final = 4.0
 #: Pace fixed windows this much below limit/window, so that drift does not overshoot.
 _WINDOW_MARGIN: Final = 0.98
+#: Seconds between two syncs with a shared quota; the leader's lease lasts `_LEASE`.
+_SYNC_EVERY: Final = 0.2
+_LEASE: Final = 2.0
+#: Seconds a failed shared quota is left alone before it is tried again.
+_BACKEND_RETRY: Final = 5.0
+#: A process books its next shared slot at most this many seconds before it is due:
+#: slots booked far ahead at an old rate would delay every change of rate (a dead time
+#: of a whole queue, which made K controllers swing at low quotas).
+_BOOK_AHEAD: Final = 0.1
 
 
 @attrs.frozen(slots=True)
@@ -103,6 +131,7 @@ class Pacer:
         max_pause: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        shared: SharedQuota | None = None,
     ) -> None:
         self.user_rate = None if rate_limit is None else check_rate(rate_limit)
         self.max_pause = max_pause
@@ -134,9 +163,27 @@ class Pacer:
         self._reset_hint = False
         # AIMD, for a server that sends no X-RateLimit headers
         self._answers = 0
-        self._mark = (clock(), 0, 0)  # (since, answers, 429s) of the AIMD window
+        self._mark = (clock(), 0, 0, 0)  # (since, answers, 429s, others') of the AIMD window
         self._aimd = False
         self._last_raise = -math.inf
+        # A shared quota: whether this pacer runs the controller (always, alone), the
+        # answers of the other processes (as of the last sync), the backend's health.
+        self._shared = shared
+        self._leader = True  # alone, or until a sync names another process the leader
+        self._lease = False  # whether this process holds the leader's lease
+        self._owner = secrets.token_hex(8)
+        self._others = 0
+        self._flushed = 0
+        self._shared_total: int | None = None
+        self._next_sync = -math.inf
+        self._syncing = False
+        self._down_until = -math.inf
+        self._down = False
+        self._sharing_pause: asyncio.Task[None] | None = None
+        self._pause_dirty = False
+        self._booking = asyncio.Lock()  # one booking at a time, close to its turn
+        if shared is not None:
+            self.engaged = True  # every request goes by the shared schedule
 
     # -- what callers see ---------------------------------------------------------------
 
@@ -154,22 +201,29 @@ class Pacer:
 
     # -- before a request ---------------------------------------------------------------
 
-    async def acquire(self, stop: asyncio.Future[None] | None = None) -> None:
+    async def acquire(self, stop: asyncio.Future[None] | None = None, *,
+                      first: bool = False) -> None:
         """Wait until this caller may send: after any pause, at the paced rate, in turn.
 
         Waiters queue first come, first served and are let go one at a time at the rate in
         force *then* (no slots booked ahead at an older rate: a change of rate or a pause
         acts on the very next request). A waiter cancelled in the queue simply leaves it;
         one whose `stop` is done (its bulk run stopped) leaves it with `NotAttemptedError`,
-        nothing sent.
+        nothing sent. `first`: go before every waiter (the login they all wait for).
         """
+        if self._shared is not None and self._clock() >= self._down_until \
+                and await self._acquire_shared(stop, first=first):
+            return
         now = self._clock()
         if not self._waiters and now >= self._next:
             self._grant(now)
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
+        if first:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         self._schedule(now)
         try:
             if stop is None:
@@ -183,6 +237,153 @@ class Pacer:
                         "not attempted: the run stopped while waiting for the API's quota")
         finally:
             self.waited += self._clock() - now
+
+    async def _acquire_shared(self, stop: asyncio.Future[None] | None, *,
+                              first: bool = False) -> bool:
+        """A slot of the shared schedule (after any pause known here); False when the
+        backend failed (the caller then takes a local turn). `first` books at once,
+        before this process's other waiters."""
+        from .fleet._errors import FleetBackendError
+
+        shared = self._shared
+        assert shared is not None
+        started = self._clock()
+        try:
+            if started >= self._next_sync and not self._syncing:
+                await self._sync(started)
+            while True:
+                left = self._paused_until - self._clock()
+                if left > 0:
+                    await self._wait(left, stop, None)
+                rate = self.rate
+                if rate is None:
+                    return True  # nothing known of the quota yet: unpaced, as alone
+                if first:
+                    slot = await shared.reserve_slot(rate)
+                    due = self._clock() + slot.wait
+                else:
+                    async with self._booking:  # the next one books when this slot is near
+                        slot = await shared.reserve_slot(rate)
+                        due = self._clock() + slot.wait
+                        if slot.wait > _BOOK_AHEAD:
+                            await self._wait(slot.wait - _BOOK_AHEAD, stop, slot)
+                left = due - self._clock()
+                if left > 0:
+                    await self._wait(left, stop, slot)
+                if self._paused_until <= self._clock():
+                    return True
+                # a pause began while this slot was waited for: take one after it
+        except FleetBackendError as exc:
+            self._backend_failed(exc)
+            return False
+        finally:
+            self.waited += self._clock() - started
+
+    async def _wait(self, seconds: float, stop: asyncio.Future[None] | None,
+                    slot: Slot | None) -> None:
+        """Sleep `seconds`; cancelled, or the run stopped, give `slot` back."""
+        try:
+            if stop is None:
+                await asyncio.sleep(seconds)
+                return
+            if not stop.done():
+                await asyncio.wait((stop,), timeout=seconds)
+            if not stop.done():
+                return
+        except asyncio.CancelledError:
+            await self._give_back(slot)
+            raise
+        await self._give_back(slot)
+        raise NotAttemptedError("not attempted: the run stopped while waiting for the API's quota")
+
+    async def _give_back(self, slot: Slot | None) -> None:
+        if slot is not None and self._shared is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._shared.cancel(slot))
+
+    async def _sync(self, now: float) -> None:
+        """Exchange with the shared quota: our answers' count, the leader's lease and rate,
+        the shared rate and pause (see the module docstring)."""
+        shared = self._shared
+        assert shared is not None
+        self._syncing = True
+        self._next_sync = now + _SYNC_EVERY
+        delta = self._answers - self._flushed
+        try:
+            learned = await shared.sync(delta, owner=self._owner, lease=_LEASE,
+                                        rate=self.learned if self._leader else None)
+        finally:
+            self._syncing = False
+        self._flushed += delta
+        total = learned.consumed
+        if self._shared_total is not None and total >= self._shared_total + delta:
+            self._others += total - self._shared_total - delta
+        self._shared_total = total  # (a restarted backend counts from 0 again)
+        if self._down:
+            self._down = False
+            log.info("quota: the shared quota is back (%r); pacing by it again", shared)
+        if learned.leader and not self._lease:
+            log.debug("quota: this process now estimates the shared quota (leader)")
+            if self._base is None and self.learned is not None and self.window is None:
+                self._base = self.learned  # carry on from the rate followed so far
+            if self.limit is None and self.learned is not None:
+                self._aimd = True  # no headers seen: AIMD goes on from the shared rate
+        self._lease = learned.leader
+        # Nothing shared yet (the start, a restarted Redis): learn alone meanwhile, as a
+        # session without sharing would, rather than send unpaced until the leader's rate.
+        self._leader = learned.leader or learned.rate is None
+        if not learned.leader and learned.rate is not None and learned.rate != self.learned:
+            self._set_learned(learned.rate)
+        if learned.pause_left is not None:
+            self.pause(learned.pause_left, share=False)
+
+    def _backend_failed(self, exc: Exception) -> None:
+        """The shared quota failed: pace alone (the controller too) and retry it later."""
+        self._down_until = self._clock() + _BACKEND_RETRY
+        self._leader = True
+        self._lease = False
+        self._syncing = False
+        if not self._down:
+            self._down = True
+            log.warning("quota: the shared quota failed (%s); this session paces on its own "
+                        "and tries it again every %.0f s", exc, _BACKEND_RETRY)
+
+    def _share_pause(self) -> None:
+        """Tell the other processes of a pause (one publish at a time, the latest wins)."""
+        if self._sharing_pause is not None:
+            self._pause_dirty = True
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._sharing_pause = loop.create_task(self._publish_pauses())
+
+    async def _publish_pauses(self) -> None:
+        from .fleet._errors import FleetBackendError
+
+        shared = self._shared
+        assert shared is not None
+        try:
+            while True:
+                self._pause_dirty = False
+                left = self.paused_for()
+                if left > 0:
+                    await shared.publish(pause_seconds=left)
+                if not self._pause_dirty:
+                    return
+        except FleetBackendError as exc:
+            self._backend_failed(exc)
+        finally:
+            self._sharing_pause = None
+
+    async def aclose(self) -> None:
+        """Stop sharing a pause still being published (the session is closing)."""
+        task = self._sharing_pause
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
     def reserve(self) -> float:
         """Take the next turn without waiting for it; returns how long until it comes
@@ -246,8 +447,10 @@ class Pacer:
         """How long an answer took (measured while engaged): an average for Little's law."""
         self.latency += (seconds - self.latency) * 0.1
 
-    def pause(self, seconds: float) -> None:
-        """Send nothing for `seconds` (capped at `max_pause`): the server asked for it."""
+    def pause(self, seconds: float, *, share: bool = True) -> None:
+        """Send nothing for `seconds` (capped at `max_pause`): the server asked for it
+        (with a shared quota, every process pauses: unless `share` is False, as for a
+        pause learned from the others)."""
         seconds = min(max(0.0, seconds), self.max_pause)
         if is_testing():  # `set_testing(True)`: no waiting, as for retry sleeps
             self.pauses += 1
@@ -260,6 +463,8 @@ class Pacer:
         self.engaged = True
         self._retime()
         log.debug("quota: pausing every request for %.3fs (the server asked)", seconds)
+        if share and self._shared is not None and self._clock() >= self._down_until:
+            self._share_pause()
 
     # -- after an answer ----------------------------------------------------------------
 
@@ -304,13 +509,15 @@ class Pacer:
     def _sample(self, now: float, remaining: int, *, consumed: bool) -> None:
         if consumed:
             self._consumed += 1
+        # what the account consumed: our answers and (shared quota) the other processes'
+        total = self._consumed + self._others
         limit = self.limit if self.limit is not None else remaining + 1
         samples = self._samples
         if self._window_opened is None:
             self._window_opened = now
         if samples:
             _, before, consumed_then = samples[-1]
-            gained = remaining - before + (self._consumed - consumed_then)
+            gained = remaining - before + (total - consumed_then)
             # A jump back to the limit, where a 429 named the window's end (Laravel's
             # X-RateLimit-Reset) or a window is known already: a fixed window began anew.
             # (A token bucket never jumps: it refills at its rate.)
@@ -319,10 +526,10 @@ class Pacer:
                 self._window_reset(now)
         if remaining >= limit - 1:
             samples.clear()  # a full bucket wastes refill: estimate from here on
-        samples.append((now, remaining, self._consumed))
+        samples.append((now, remaining, total))
         while len(samples) > 2 and samples[0][0] < now - _HORIZON:
             samples.popleft()
-        if now >= self._next_update:
+        if now >= self._next_update and self._leader:  # a follower takes the shared rate
             self._update(now)
 
     def _window_reset(self, now: float) -> None:
@@ -382,7 +589,9 @@ class Pacer:
         (the first time) or of what it was. A rare 429 (a proxy's hiccup, another client's
         burst) is waited out (its `Retry-After`) but does not ratchet the rate down.
         """
-        since, answers, throttled = self._mark
+        if not self._leader:
+            return  # a follower takes the leader's rate (a pause it still takes)
+        since, answers, throttled, others = self._mark
         elapsed = now - since
         got_through = self._answers - answers
         refused = self.throttled - throttled
@@ -392,20 +601,20 @@ class Pacer:
             return  # too few answers to tell a quota from a hiccup: the pause is enough
         if refused <= 0.02 * (got_through + refused):
             if elapsed >= 1.0:
-                self._mark = (now, self._answers, self.throttled)
+                self._mark = (now, self._answers, self.throttled, self._others)
             return
-        if self.learned is None:
-            rate = got_through / max(elapsed, 1e-3) * 0.7
+        if self.learned is None:  # what got through for the whole account
+            rate = (got_through + self._others - others) / max(elapsed, 1e-3) * 0.7
         else:
             rate = self.learned * 0.7
         self._aimd = True
         self._last_raise = now
         self._set_learned(max(rate, _MIN_RATE))
-        self._mark = (now, self._answers, self.throttled)
+        self._mark = (now, self._answers, self.throttled, self._others)
 
     def _aimd_raise(self) -> None:
         now = self._clock()
-        if now - self._last_raise >= 1.0 and self.learned is not None:
+        if now - self._last_raise >= 1.0 and self.learned is not None and self._leader:
             self._last_raise = now
             self._set_learned(self.learned * 1.05 + 0.05)
 

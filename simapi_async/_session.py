@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
 import ipaddress
 import math
 import os
@@ -36,6 +37,8 @@ from ._exceptions import InvalidInputError
 from ._quota import Pacer, QuotaState
 from ._redact import keep_secret
 from ._retry import Retrier
+from ._shared_quota import SharedQuota
+from ._tokens import TokenStore
 from ._transport import Transport, _no_silent_resend
 from ._urls import UrlBuilder
 from ._version import __version__
@@ -97,6 +100,14 @@ class AsyncSession(Transport):
       credentials_in       where login sends login/password: "query" or "body"
       endpoint_overrides   per-operation corrections of the endpoint table
       max_response_bytes   refuse to hold a larger answer in memory
+      redis_url            share the rate limit (set or learned) and the login through
+                           Redis with every session of this base URL and login, in any
+                           process or host (extra `fleet`; not read from the environment
+                           here: `from_env`/`from_profile` and the CLI read
+                           SIMAPI_REDIS_URL)
+      limiter              a SharedQuota to take the request slots from (instead of the
+                           one redis_url makes); the caller closes it
+      token_store          a TokenStore to share the token through (likewise)
 
     Sub-clients: `sims` (read and change SIM cards), `packets` (tariff packets), `cdr`
     (usage records), `bulk` (one operation over many SIMs). `with_options(timeout=...,
@@ -122,6 +133,9 @@ class AsyncSession(Transport):
         credentials_in: str = "query",
         endpoint_overrides: Mapping[str, Mapping[str, Any]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        redis_url: str | None = None,
+        limiter: SharedQuota | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         traces = _check_plumbing(session, trace_configs, endpoint_overrides,
                                  allow_insecure_http)
@@ -169,9 +183,14 @@ class AsyncSession(Transport):
         self._relogins = 0
         self._requests = 0
         self._retrier = Retrier(self._retry_policy, on_retry=self._count_retry)
-        self._pacer = Pacer(rate_limit, max_pause=self._retry_policy.max_retry_after)
+        limiter, token_store, self._owned_shared = _shared_pieces(
+            self._base, login if self._credentials else None, token, redis_url, limiter,
+            token_store)
+        self._pacer = Pacer(rate_limit, max_pause=self._retry_policy.max_retry_after,
+                            shared=limiter)
         self._tokens = TokenManager(
-            self._login_uncounted if self._credentials else None, token=token
+            self._login_uncounted if self._credentials else None, token=token,
+            store=token_store,
         )
         self._http = session
         self._loop: asyncio.AbstractEventLoop | None = None  # the pool's, set by _client()
@@ -205,11 +224,11 @@ class AsyncSession(Transport):
     @classmethod
     def from_env(cls, **overrides: Any) -> AsyncSession:
         """A session configured from `SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`,
-        `SIMAPI_TOKEN`; keyword arguments override the environment."""
+        `SIMAPI_TOKEN`, `SIMAPI_REDIS_URL`; keyword arguments override the environment."""
         env = os.environ
         kwargs: dict[str, Any] = {}
         for key, var in (("login", "SIMAPI_LOGIN"), ("password", "SIMAPI_PASSWORD"),
-                         ("token", "SIMAPI_TOKEN")):
+                         ("token", "SIMAPI_TOKEN"), ("redis_url", "SIMAPI_REDIS_URL")):
             if env.get(var):
                 kwargs[key] = env[var]
         kwargs.update(overrides)
@@ -241,6 +260,8 @@ class AsyncSession(Transport):
         kwargs: dict[str, Any] = {}
         if not ({"login", "password", "token"} & overrides.keys()):
             kwargs.update(profile.credentials())
+        if os.environ.get("SIMAPI_REDIS_URL"):
+            kwargs["redis_url"] = os.environ["SIMAPI_REDIS_URL"]
         kwargs.update(overrides)
         base_url = (kwargs.pop("base_url", None) or os.environ.get("SIMAPI_BASE_URL")
                     or profile.base_url)
@@ -344,12 +365,58 @@ class AsyncSession(Transport):
             return
         self._closed = True
         await self._tokens.aclose()
-        if self._http is not None and self._owns_http:
-            await self._http.close()
+        await self._pacer.aclose()
+        try:
+            if self._http is not None and self._owns_http:
+                await self._http.close()
+        finally:
+            for piece in self._owned_shared:  # what redis_url= made (not the caller's)
+                await piece.aclose()
 
     async def authenticate(self) -> None:
         """Log in now (normally done lazily by the first call); fails fast on bad credentials."""
         await self._tokens.get()
+
+
+def _shared_pieces(
+    base_url: str, login: str | None, token: str | None, redis_url: object,
+    limiter: object, token_store: object,
+) -> tuple[SharedQuota | None, TokenStore | None, list[SharedQuota | TokenStore]]:
+    """The shared quota and token store: the caller's, or made from `redis_url` (keys
+    scoped by a hash of the base URL and the login; a token= session shares only the
+    quota, scoped by a hash of its token). Also what the session made (it closes those)."""
+    if limiter is not None and not isinstance(limiter, SharedQuota):
+        raise InvalidInputError("limiter", type(limiter).__name__,
+                                "must be a SharedQuota (e.g. simapi_async.fleet.RedisQuota)")
+    if token_store is not None and not isinstance(token_store, TokenStore):
+        raise InvalidInputError(
+            "token_store", type(token_store).__name__,
+            "must be a TokenStore (e.g. simapi_async.fleet.RedisTokenStore)")
+    if token_store is not None and login is None:
+        raise InvalidInputError("token_store", type(token_store).__name__,
+                                "needs login= and password= (a token= session never logs in)")
+    made: list[SharedQuota | TokenStore] = []
+    if redis_url is None:
+        return limiter, token_store, made
+    from .fleet._redis import check_redis_url
+
+    url = check_redis_url(redis_url)
+    if limiter is not None and (token_store is not None or login is None):
+        return limiter, token_store, made  # nothing left to make
+    from .fleet._errors import require
+
+    require("redis")  # the `fleet` extra: an ImportError that says so
+    from .fleet import RedisQuota, RedisTokenStore
+
+    account = login if login is not None else \
+        "token:" + hashlib.sha256((token or "").encode()).hexdigest()
+    if limiter is None:
+        limiter = RedisQuota(url, base_url=base_url, login=account)
+        made.append(limiter)
+    if token_store is None and login is not None:
+        token_store = RedisTokenStore(url, base_url=base_url, login=login)
+        made.append(token_store)
+    return limiter, token_store, made
 
 
 def _retry_policy(retry: RetryPolicy | None, max_retries: int) -> RetryPolicy:

@@ -5,6 +5,13 @@ With one (the Redis one in the `fleet` extra: `simapi_async.fleet._redis_limiter
 RedisQuota`), every session of the same base URL and login takes its slots from one
 schedule, and what one of them learns of the quota (a rate from `X-RateLimit-*`, a
 pause from `Retry-After`) is seen by all.
+
+`sync` is the session's periodic exchange (a few times a second, never per request):
+it adds the answers this process got since the last call to a shared count (so the
+one process estimating the account's refill sees what all of them consumed), renews
+or takes the lease of that estimating process (the leader), stores the leader's rate
+and reads back what is shared. A backend that cannot be reached raises
+`simapi_async.fleet.FleetBackendError`; the session then paces on its own for a while.
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ class Slot:
 @attrs.frozen(slots=True)
 class Learned:
     """What the processes sharing a quota learned: a rate (requests/s) and how many
-    seconds are left of a pause (None: none known)."""
+    seconds are left of a pause (None: none known); from `sync`, also the answers
+    counted by all processes (`consumed`) and whether the caller is the leader."""
 
     rate: float | None
     pause_left: float | None
+    consumed: int = 0
+    leader: bool = False
 
 
 @runtime_checkable
@@ -49,5 +59,8 @@ class SharedQuota(Protocol):
                       pause_seconds: float | None = None) -> None: ...
 
     async def snapshot(self) -> Learned: ...
+
+    async def sync(self, consumed: int, *, owner: str, lease: float,
+                   rate: float | None = None) -> Learned: ...
 
     async def aclose(self) -> None: ...

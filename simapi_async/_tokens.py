@@ -10,6 +10,9 @@ every session of the same base URL and login, in any process, uses one token:
   none, or it is of `stale_generation` (the caller saw it rejected by a 401, or due
   for renewal) — one `do_login()` among all callers everywhere; the others wait for
   its token. A failed login raises its error in the waiters too (no login storm).
+
+A store whose backend cannot be reached raises `simapi_async.fleet.FleetBackendError`;
+the session's `TokenManager` then logs in on its own for a while (one warning).
 """
 
 from __future__ import annotations

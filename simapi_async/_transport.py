@@ -181,13 +181,19 @@ class Transport:
             call.counting = operation == call.operation
 
         try:
-            # The first attempt, inlined: one coroutine less on every request's way.
+            # The first attempt, inlined: one coroutine less on every request's way. The
+            # wait for the quota comes before the token is picked: a token taken before a
+            # long wait in line may expire in it (a 401, a re-login, a replay).
+            paced = self._pacer.engaged or (call is not None and call.limiter is not None)
+            if paced:
+                await self._pace()
             current = self._tokens.current()
             if current is None:
-                result = await self._authenticated_attempt(endpoint, url, query, data)
+                result = await self._authenticated_attempt(endpoint, url, query, data,
+                                                           paced=paced)
             else:
                 status, raw, headers = await self._send(
-                    endpoint.method, url, query, data, current[0])
+                    endpoint.method, url, query, data, current[0], paced=paced)
                 if status == 401 and self._tokens.can_login:
                     result = await self._replay_after_401(endpoint, url, query, data,
                                                           current[1], 1)
@@ -209,11 +215,14 @@ class Transport:
 
     async def _authenticated_attempt(
         self, endpoint: Endpoint, url: str, query: list[tuple[str, str]], data: bytes | None,
-        attempt: int = 1,
+        attempt: int = 1, *, paced: bool = False,
     ) -> Any:
+        if not paced:
+            await self._pace()
         current = self._tokens.current()
         token, generation = current if current is not None else await self._tokens.get()
-        status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
+        status, raw, headers = await self._send(endpoint.method, url, query, data, token,
+                                                attempt, paced=True)
         if status == 401 and self._tokens.can_login:
             return await self._replay_after_401(endpoint, url, query, data, generation, attempt)
         if status != 401:
@@ -229,8 +238,10 @@ class Transport:
         login breaker (see `TokenManager`), so the logins stay few."""
         self._relogins += 1
         self._tokens.rejected(generation)
+        await self._pace()
         token, fresh = await self._tokens.get()
-        status, raw, headers = await self._send(endpoint.method, url, query, data, token, attempt)
+        status, raw, headers = await self._send(endpoint.method, url, query, data, token,
+                                                attempt, paced=True)
         if status == 401:
             self._tokens.rejected(fresh)
         else:
@@ -276,6 +287,14 @@ class Transport:
         body_json = await self._retrier.call(attempt, retry_safe=True)
         return parse_login_response(body_json)
 
+    async def _pace(self) -> None:
+        """Wait for the bulk run's own rate limit and the session's pacer (if engaged)."""
+        call = CALL_STATS.get()
+        if call is not None and call.limiter is not None:
+            await call.limiter.acquire()
+        if self._pacer.engaged:
+            await self._pacer.acquire(None if call is None else call.stop)
+
     async def _send(
         self,
         method: str,
@@ -284,15 +303,20 @@ class Transport:
         data: bytes | None,
         token: str | None,
         attempt: int = 1,
+        *,
+        paced: bool = False,
     ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
-        """One HTTP exchange; aiohttp's errors become ours, with secrets scrubbed."""
+        """One HTTP exchange; aiohttp's errors become ours, with secrets scrubbed.
+        `paced`: the caller waited for the rate limits already (`_pace`)."""
         call = CALL_STATS.get()
-        if call is not None and call.limiter is not None:
-            await call.limiter.acquire()
         pacer = self._pacer
         timed = pacer.engaged
+        if not paced:
+            if call is not None and call.limiter is not None:
+                await call.limiter.acquire()
+            if timed:  # a login (no token) goes first: every waiter waits for it
+                await pacer.acquire(None if call is None else call.stop, first=token is None)
         if timed:
-            await pacer.acquire(None if call is None else call.stop)
             sent_at = time.monotonic()
         if call is not None and call.counting:  # once nothing can hold it back any more
             call.attempts += 1
@@ -397,11 +421,8 @@ class Transport:
                        reached_server=None)
 
         async def open_once(token: str) -> aiohttp.ClientResponse:
+            """Send (after `_pace`: the token is picked once the turn has come)."""
             call = CALL_STATS.get()
-            if call is not None and call.limiter is not None:
-                await call.limiter.acquire()
-            if self._pacer.engaged:
-                await self._pacer.acquire()
             if call is not None:
                 call.attempts += 1
             headers = CIMultiDict(self._headers)
@@ -418,6 +439,7 @@ class Transport:
             return resp
 
         async def attempt() -> aiohttp.ClientResponse:
+            await self._pace()
             current = self._tokens.current()
             token, generation = current if current is not None else await self._tokens.get()
             resp = await open_once(token)
@@ -425,6 +447,7 @@ class Transport:
                 resp.release()
                 self._relogins += 1
                 self._tokens.invalidate(generation)
+                await self._pace()
                 resp = await open_once((await self._tokens.get())[0])
             if not 200 <= resp.status < 300:
                 try:

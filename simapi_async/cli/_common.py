@@ -99,6 +99,10 @@ def connection_options(f: F) -> F:
         click.option("--max-retries", type=click.IntRange(0, 100), default=3,
                      show_default=True, expose_value=False, callback=_store,
                      help="Retries after a failed attempt (429, 5xx, network)."),
+        click.option("--redis", metavar="URL", expose_value=False, callback=_store,
+                     help="Share the quota and the login with every process of this "
+                          "account through Redis, e.g. rediss://user:pass@host:6379/0 "
+                          "[env SIMAPI_REDIS_URL; extra 'fleet']."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -167,6 +171,9 @@ def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
             "--password-stdin), or set SIMAPI_TOKEN"
         )
     ctx.meta[_BASE_URL_KEY] = base_url
+    redis_url = given.get("redis") or env.get("SIMAPI_REDIS_URL") or None
+    if redis_url is not None:
+        session_kwargs.setdefault("redis_url", redis_url)
     try:
         return AsyncSession(
             base_url,
@@ -176,6 +183,8 @@ def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
             **credentials,
             **session_kwargs,
         )
+    except ImportError as exc:  # --redis without the `fleet` extra
+        raise ConfigError(f"--redis: {exc}") from None
     except InvalidInputError as exc:
         hint = " (or pass --allow-insecure-http)" if "allow_insecure_http" in str(exc) else ""
         raise ConfigError(f"{exc}{hint}") from None

@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from .._exceptions import InvalidInputError
 from ._errors import FleetBackendError, redact_dsn, require
@@ -13,7 +14,7 @@ from ._errors import FleetBackendError, redact_dsn, require
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RedisBackend", "scope_key"]
+__all__ = ["RedisBackend", "check_redis_url", "scope_key"]
 
 T = TypeVar("T")
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -30,6 +31,34 @@ def scope_key(base_url: str, login: str, prefix: str = "simapi") -> str:
                                 "must be 1 to 64 of letters, digits and _.:-")
     digest = hashlib.sha256(f"{base_url.rstrip('/')}|{login}".encode()).hexdigest()[:16]
     return f"{prefix}:{{{digest}}}"
+
+
+def check_redis_url(url: object, field: str = "redis_url") -> str:
+    """`url` if it is a `redis://`, `rediss://` (TLS) or `unix://` URL Redis can be
+    reached at; else `InvalidInputError` (the value shown without its password)."""
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInputError(field, url if not isinstance(url, str) else "",
+                                "must be a redis://host:port/db (or rediss://, unix://) URL")
+    shown = redact_dsn(url)
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise InvalidInputError(field, shown, "is not a URL (a bad port?)") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise InvalidInputError(field, shown, "must start with redis://, rediss:// or unix://")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise InvalidInputError(field, shown, "must name the socket: unix:///path")
+        return url.strip()
+    if not parts.hostname:
+        raise InvalidInputError(field, shown, "must name a host: redis://host:6379/0")
+    if port == 0:
+        raise InvalidInputError(field, shown, "must not have port 0")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise InvalidInputError(field, shown, "must end in a database number (/0) or nothing")
+    return url.strip()
 
 
 class RedisBackend:

@@ -9,7 +9,11 @@ One Lua script takes a slot: it reads the clock from Redis (`TIME`, so hosts wit
 skewed clocks agree), moves the theoretical arrival time (TAT) past now and past any
 shared pause, takes it and sets the next one `1/rate` later (burst 0: slots evenly
 spaced). Scripts run one at a time in Redis, so processes reserving together never
-exceed the rate. Keys (`PREFIX:{HASH}:quota`, `…:learned`) expire: the TAT just after
+exceed the rate. `sync` (a few times a second per session) adds the process's answers
+to a shared count (`…:consumed`) and keeps one process at a time the leader (`…:leader`,
+a lease renewed at each sync): the only one whose controller sets the shared rate, so
+K processes do not each correct it (K times the gain). Keys (`PREFIX:{HASH}:quota`,
+`…:learned`) expire: the TAT just after
 its schedule ends, the learned state `learned_ttl` after it was last published (a
 pause keeps it at least until its end), so an idle account leaves nothing behind.
 
@@ -87,6 +91,28 @@ local rate = redis.call('HGET', KEYS[1], 'rate')
 local pause = tonumber(redis.call('HGET', KEYS[1], 'pause_until') or '0')
 return {rate, math.max(pause - now, 0)}
 """
+# KEYS: learned, consumed, leader; ARGV: delta, owner, lease_ms, rate ('' = none), ttl_ms
+# -> {rate or false, pause_left_us, consumed, leader (1/0)}
+_SYNC = _CLOCK + """
+local total = redis.call('INCRBY', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+local lead = 0
+local holder = redis.call('GET', KEYS[3])
+if not holder then
+    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+    lead = 1
+elseif holder == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    lead = 1
+end
+if lead == 1 and ARGV[4] ~= '' then
+    redis.call('HSET', KEYS[1], 'rate', ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], ARGV[5])
+end
+local rate = redis.call('HGET', KEYS[1], 'rate')
+local pause = tonumber(redis.call('HGET', KEYS[1], 'pause_until') or '0')
+return {rate, math.max(pause - now, 0), total, lead}
+"""
 
 
 class RedisQuota:
@@ -102,12 +128,14 @@ class RedisQuota:
         self._redis = RedisBackend(client)
         scope = scope_key(base_url, login, prefix)
         self._quota_key, self._learned_key = f"{scope}:quota", f"{scope}:learned"
+        self._consumed_key, self._leader_key = f"{scope}:consumed", f"{scope}:leader"
         self.learned_ttl = learned_ttl
         c = self._redis.client
         self._reserve = c.register_script(_RESERVE)
         self._cancel = c.register_script(_CANCEL)
         self._publish = c.register_script(_PUBLISH)
         self._snapshot = c.register_script(_SNAPSHOT)
+        self._sync = c.register_script(_SYNC)
 
     def __repr__(self) -> str:
         return f"<RedisQuota {self._redis!r} key={self._quota_key!r}>"
@@ -165,6 +193,20 @@ class RedisQuota:
         rate_text, pause_left = text(reply[0]), int(reply[1])
         return Learned(float(rate_text) if rate_text else None,
                        pause_left / 1e6 if pause_left > 0 else None)
+
+    async def sync(self, consumed: int, *, owner: str, lease: float,
+                   rate: float | None = None) -> Learned:
+        """Add `consumed` answers to the shared count, take or renew the leader's lease
+        for `owner` (`lease` seconds), store `rate` if the caller leads; what is shared."""
+        rate_arg = "" if rate is None else repr(float(rate))
+        reply: Any = await self._redis.call("sync the quota", lambda: self._sync(
+            keys=[self._learned_key, self._consumed_key, self._leader_key],
+            args=[int(consumed), owner, max(int(lease * 1000), 1), rate_arg,
+                  int(self.learned_ttl * 1000)]))
+        rate_text, pause_left = text(reply[0]), int(reply[1])
+        return Learned(float(rate_text) if rate_text else None,
+                       pause_left / 1e6 if pause_left > 0 else None,
+                       consumed=int(reply[2]), leader=bool(int(reply[3])))
 
 
 def _interval(rate: float) -> int:

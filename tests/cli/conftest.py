@@ -62,7 +62,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No SIMAPI_* setting or user profile leaks in from the outside; temp files (auto
     journals) go to the test's own directory."""
     for name in ("SIMAPI_BASE_URL", "SIMAPI_LOGIN", "SIMAPI_PASSWORD", "SIMAPI_TOKEN",
-                 "SIMAPI_LOG", "COLUMNS", "SIMAPI_PROFILE", "SIMAPI_CONFIG"):
+                 "SIMAPI_LOG", "COLUMNS", "SIMAPI_PROFILE", "SIMAPI_CONFIG", "SIMAPI_REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user profile
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))

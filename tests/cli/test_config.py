@@ -108,3 +108,14 @@ def test_version_and_help(invoke: Invoke) -> None:
     help_text = invoke(["--help"]).stdout
     for name in ("demo", "emulator", "sims", "packets", "bulk", "cdr"):
         assert name in help_text
+
+
+def test_a_bad_redis_url_exits_2_without_its_password(invoke: Invoke, env: dict[str, str]) -> None:
+    """--redis (like SIMAPI_REDIS_URL) that is not a Redis URL exits 2, password hidden."""
+    result = invoke(["packets", "--redis", "http://:hunter2@cache:6379/0"], env=env)
+    assert result.exit_code == 2
+    assert "redis_url" in result.stderr
+    assert "hunter2" not in result.output
+    result = invoke(["packets"], env={**env, "SIMAPI_REDIS_URL": "redis://:hunter2@h:x/0"})
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output

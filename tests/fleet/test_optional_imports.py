@@ -18,7 +18,9 @@ CHECK = textwrap.dedent("""
     from simapi_async.fleet._redis_tokens import RedisTokenStore
     for make in (lambda: RedisQuota("redis://h", base_url="u", login="l"),
                  lambda: RedisTokenStore("redis://h", base_url="u", login="l"),
-                 lambda: asyncio.run(PgLedger.open("postgresql://h/db", run="r"))):
+                 lambda: asyncio.run(PgLedger.open("postgresql://h/db", run="r")),
+                 lambda: simapi_async.AsyncSession("https://h", login="l", password="p",
+                                                   redis_url="redis://h:6379/0")):
         try:
             make()
         except ImportError as exc:
@@ -30,7 +32,8 @@ CHECK = textwrap.dedent("""
 
 
 def test_core_and_fleet_modules_import_without_redis_or_asyncpg() -> None:
-    """Without redis/asyncpg the SDK imports; opening a backend raises an install hint."""
+    """Without redis/asyncpg the SDK imports; opening a backend (or a session with
+    redis_url=) raises an install hint naming the `fleet` extra."""
     done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr

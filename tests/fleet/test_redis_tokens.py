@@ -261,7 +261,7 @@ async def test_sigkilled_lock_holder_process(stores: Callable[..., RedisTokenSto
     assert (token.token, server.logins) == ("token-1", 1)
 
 
-README_ACL = ("+get +set +del +exists +incr +pexpire +pttl +hget +hmget +hset +time "
+README_ACL = ("+get +set +del +exists +incr +incrby +pexpire +pttl +hget +hmget +hset +time "
               "+evalsha +eval +script")
 
 
@@ -285,6 +285,7 @@ async def test_readme_acl_is_enough_for_the_shared_pieces(redis_url: str,
         await quota.reserve(10.0)
         await quota.publish(5.0, pause_seconds=0.1)
         assert (await quota.snapshot()).rate == 5.0
+        assert (await quota.sync(3, owner="me", lease=1.0, rate=6.0)).leader
         with pytest.raises(FleetBackendError):  # keys outside the prefix are refused
             await other.load()
     finally:

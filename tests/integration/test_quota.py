@@ -7,6 +7,7 @@ The emulator's `Faults(rate_limit=Q)` is a token bucket of one second's worth th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,17 @@ async def test_bulk_rate_limit_counts_every_request_lookups_included() -> None:
     assert report.succeeded == 20
     assert emu.stats.requests["get_sim"] == emu.stats.requests["block"] == 20
     assert report.elapsed >= 39 / 200.0  # a lower bound the limiter guarantees
+
+
+async def test_a_token_is_picked_after_the_wait_for_the_quota_not_before() -> None:
+    """30 calls queued behind rate_limit=20 (1.5 s of waiting) with tokens living 1.2 s:
+    each call takes the token current when its turn comes, so none is sent with a token
+    that expired in the queue (no 401, no re-login)."""
+    async with Emulator(sims=50, token_ttl=1.2) as emu, sa.AsyncSession(
+            emu.base_url, login=emu.login, password=emu.password, rate_limit=20) as api:
+        await api.authenticate()
+        number = emu.fleet.numbers[0]
+        await asyncio.gather(*(api.sims.get(number) for _ in range(30)))
+        assert api.stats.relogins == 0
+    assert emu.stats.status_counts[401] == 0
+    assert emu.stats.logins >= 2  # the token was renewed on the way

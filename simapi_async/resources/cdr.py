@@ -46,6 +46,10 @@ SORT_BUFFER: Final = 20_000
 _AHEAD: Final = 4
 #: Page 1 is kept (to tell a repeated page) only up to this many records.
 _KEEP_FOR_REPEATS: Final = 10_000
+#: A chunk of the body is decoded and structured this many bytes at a time: the records
+#: decoded are still in the CPU's cache when they become models (~1.5x faster than a
+#: whole 256 KiB chunk at once).
+_SLICE: Final = 16_384
 
 
 class _Feed:
@@ -260,10 +264,14 @@ class CdrResource(Resource):
                 async for chunk in chunks:
                     if counter is not None:
                         counter[0] += len(chunk)
-                    items = decoder.feed(chunk)
-                    if not items:
+                    got: list[InternetCdr] = []
+                    for at in range(0, len(chunk), _SLICE):
+                        items = decoder.feed(chunk[at:at + _SLICE])
+                        if items:
+                            got += structure_list(items, InternetCdr, where=decoder.where,
+                                                  start=seen + len(got))
+                    if not got:
                         continue
-                    got = structure_list(items, InternetCdr, where=decoder.where, start=seen)
                     seen += len(got)
                     if page == 1:
                         await feed.put(got)

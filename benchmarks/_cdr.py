@@ -3,14 +3,18 @@
     python -m benchmarks._cdr synthetic --records 1000000
     python -m benchmarks._cdr emulator --base-url URL --login demo --days 14
 
-`synthetic` feeds the SDK's own decode path JSON bytes built here: pages of 10,000 records
-in the emulator's default answer shape (``{"data": [...], "meta": ..., "links": ...}``),
-each page decoded with the session's codec (orjson when installed), unwrapped
-(`unwrap_list`) and structured (`structure_list`), exactly what `api.cdr.internet` does
-per answer. It reports that whole path, the structuring alone (from decoded dicts), and
-the same path with the standard library's `json` (the SDK without orjson), for the
-canonical field spelling and for the alternative one (``msisdn``, ``started_at`` as
-``YYYY-MM-DD HH:MM:SS``, ``upload`` + ``download``).
+`synthetic` runs what ``api.cdr.internet`` does, in-process and without the network:
+`CdrResource` itself over a stub session whose streamed read hands out answers prepared
+here as bytes, in 256 KiB chunks (the session's `iter_chunked` size). Every day is one
+window of two pages of 10,000 records (a Laravel paginator, ``current_page``/
+``last_page``), so the whole path runs: the streaming decoder (orjson when installed), the
+structuring into models, the repeated-page check on both pages (`PageRepeats`), the
+per-window sort by `started_at` (the records of a page are in random order), the
+hand-over between the reading tasks and the consumer. Reported for the canonical field
+spelling and for the alternative one (``msisdn``, ``started_at`` as ``YYYY-MM-DD
+HH:MM:SS``, ``upload`` + ``download``), next to two parts of it measured alone: one page
+decoded whole and structured (`loads`, `unwrap_list`, `structure_list`: the non-streamed
+path), and the structuring alone (from decoded dicts).
 
 `emulator` streams ``api.cdr.internet(from, to)`` from a running emulator: the whole
 stack, bounded by how fast the emulator makes CDR (it hashes every number and day).
@@ -21,17 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 PAGE = 10_000
 DISTINCT_PAGES = 10  # pages are reused in turn: the input stays ~25 MB, not 250 MB
+CHUNK = 262_144  # what `AsyncSession._stream` reads at a time
 
 
 def _record(rng: random.Random, alt: bool) -> dict[str, Any]:
@@ -54,16 +60,65 @@ def _record(rng: random.Random, alt: bool) -> dict[str, Any]:
 
 
 def make_pages(alt: bool, seed: int = 1) -> list[bytes]:
-    """`DISTINCT_PAGES` JSON bodies of `PAGE` records each, as the API would send them."""
+    """`DISTINCT_PAGES` JSON bodies of `PAGE` records each, as the API would send them:
+    pages 1 and 2 of 2 in turn."""
     rng = random.Random(seed)
     pages = []
-    for _ in range(DISTINCT_PAGES):
+    for i in range(DISTINCT_PAGES):
         items = [_record(rng, alt) for _ in range(PAGE)]
-        body = {"data": items, "meta": {"current_page": 1, "last_page": 1,
-                                        "per_page": PAGE, "total": PAGE},
-                "links": {"next": None}}
+        page = 1 + i % 2
+        body = {"data": items, "meta": {"current_page": page, "last_page": 2,
+                                        "per_page": PAGE, "total": 2 * PAGE},
+                "links": {"next": None if page == 2 else "?page=2"}}
         pages.append(json.dumps(body, separators=(",", ":")).encode())
     return pages
+
+
+class _StubSession:
+    """The two things `CdrResource` uses of `AsyncSession` to stream: `_stream` and
+    `_max_bytes`. Page ``p`` of day ``d`` is ``pages[(2 * d + p - 1) % len(pages)]``."""
+
+    _max_bytes = 32 * 1024 * 1024
+
+    def __init__(self, pages: list[bytes]) -> None:
+        self._pages = pages
+        self.first = dt.date(2024, 3, 1)
+
+    async def request(self, operation: str, params: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, operation: str, params: Any) -> AsyncIterator[AsyncIterator[bytes]]:
+        day = (dt.date.fromisoformat(params["from"]) - self.first).days
+        body = self._pages[(2 * day + params.get("page", 1) - 1) % len(self._pages)]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for at in range(0, len(body), CHUNK):
+                yield body[at:at + CHUNK]
+                await asyncio.sleep(0)  # the next chunk "arrives": other tasks run
+
+        yield chunks()
+
+
+def _stream_path(pages: list[bytes], records: int) -> dict[str, Any]:
+    """`api.cdr.internet` over the stub: `records` rounded up to whole days."""
+    from simapi_async.resources.cdr import CdrResource
+
+    days = max(1, -(-records // (2 * PAGE)))
+    stub = _StubSession(pages)
+
+    async def consume() -> int:
+        resource = CdrResource(stub)
+        count = 0
+        last = stub.first + dt.timedelta(days=days - 1)
+        async for _ in resource.internet(stub.first, last):
+            count += 1
+        return count
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    count = asyncio.run(consume())
+    assert count == days * 2 * PAGE, count
+    return _rates(count, time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def _ingest(pages: list[bytes], records: int, loads: Callable[[bytes], Any]) -> dict[str, Any]:
@@ -113,6 +168,7 @@ def synthetic(records: int) -> dict[str, Any]:
     for shape, alt in (("canonical", False), ("alt", True)):
         pages = make_pages(alt)
         out[shape] = {
+            "cdr_internet": _stream_path(pages, records),
             "sdk_codec": _ingest(pages, records, _session._loads),
             "stdlib_json": _ingest(pages, records, json.loads),
             "structure_only": _structure_only(pages, records),

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from typing import Any, Final
 
 from .._config import DEFAULT_MAX_RESPONSE_BYTES
@@ -355,16 +355,32 @@ def _units(
 
 
 _by_start = attrgetter("started_at")
+_zone = attrgetter("tzinfo")
+_in_utc = methodcaller("astimezone", dt.UTC)
 
 
 def _merged(parts: list[list[InternetCdr] | None]) -> list[InternetCdr]:
-    """One window's records, sorted by `started_at` (stable; records without one last)."""
+    """One window's records, sorted by `started_at` (stable; records without one last).
+
+    Aware times are compared in UTC: two aware datetimes of distinct `tzinfo` objects
+    (every parsed ``+03:00`` has its own) compare through a subtraction, ~20x slower
+    than two of the same one, so the keys are the times moved to UTC, once a record.
+    """
     records = [r for part in parts if part for r in part] if len(parts) > 1 else parts[0] or []
+    starts = list(map(_by_start, records))
     try:
-        records.sort(key=_by_start)
-    except TypeError:  # a missing start, or naive and aware times mixed
+        zones = set(map(_zone, starts))
+    except AttributeError:  # a missing start
+        zones = set()
+    if zones and None not in zones:  # all aware: the order of comparing them as they are
+        keys = list(map(_in_utc, starts))
+    elif zones == {None}:  # all naive
+        keys = starts
+    else:  # naive and aware times mixed, or a missing start
         records.sort(key=_robust_start)
-    return records
+        return records
+    order = sorted(range(len(records)), key=keys.__getitem__)  # stable, as list.sort
+    return list(map(records.__getitem__, order))
 
 
 _UTC_MIN: Final = dt.datetime.min

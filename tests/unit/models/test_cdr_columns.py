@@ -180,3 +180,15 @@ def test_a_null_total_next_to_both_directions_is_their_sum():
               "download": 2} for i in range(10)]
     got = structure_list(items, InternetCdr)
     assert [r.volume_bytes for r in got[:4]] == [7, 7, 3, 7]
+
+
+def test_records_built_slot_by_slot_equal_those_built_by_init(monkeypatch):
+    """The slot-by-slot construction gives what InternetCdr's own __init__ gives."""
+    items = [_canonical(i) for i in range(20)]
+    fast = _cdr_columns(items)
+    monkeypatch.setattr("simapi_async._converter._CDR_SLOTS", None)
+    by_init = _cdr_columns(items)
+    assert fast is not None
+    assert by_init is not None
+    _same_models(fast, by_init)
+    assert {type(r) for r in fast} == {InternetCdr}

@@ -236,25 +236,44 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(prog="python -m benchmarks.cdr_stream")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--records", type=int, default=None,
+                   help="records of the one huge streamed answer (5,000,000; --quick 500,000)")
+    p.add_argument("--skip", default="", help="comma-separated parts not to run: "
+                   "decoders, whole (the whole-body decodes and the smaller streamed answers), "
+                   "sync; a skipped part keeps its figures from the last results file")
     opts = p.parse_args(args)
-    huge_n = 500_000 if opts.quick else 5_000_000
+    skip = {x for x in opts.skip.split(",") if x}
+    huge_n = opts.records or (500_000 if opts.quick else 5_000_000)
     whole = (100_000, 250_000) if opts.quick else (100_000, 500_000, 1_000_000)
     sims, days = (1_000, 7) if opts.quick else (5_000, 30)
-    report: dict[str, Any] = {"decoders": decoders(200_000 if opts.quick else 1_000_000)}
+    from ._report import load_all, machine, markdown_path, render
+
+    folder = Path(__file__).parent / "results" / ("quick" if opts.quick else "")
+    path = folder / "cdr_stream.json"
+    last: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    report: dict[str, Any] = {"machine": {**machine(), "mode": "quick" if opts.quick else "full"}}
+    if skip:
+        report["machine"]["parts_kept_from_the_last_run"] = {
+            k: last.get("machine", {}).get("commit", "not recorded") for k in sorted(skip)}
+    report["decoders"] = (last.get("decoders") if "decoders" in skip
+                          else decoders(200_000 if opts.quick else 1_000_000))
     print(json.dumps(report["decoders"]), flush=True)
-    report["huge"] = []
-    for mode, n in [("stream", huge_n), *[("whole", n) for n in whole],
-                    *[("stream", n) for n in whole]]:
-        report["huge"].append(huge(mode, n))
-        print(json.dumps(report["huge"][-1]), flush=True)
-    report["sync"] = syncs(sims, days)
+    report["huge"] = [huge("stream", huge_n)]
+    print(json.dumps(report["huge"][-1]), flush=True)
+    if "whole" in skip:
+        report["huge"] += [x for x in last.get("huge", [])[1:]]
+    else:
+        for mode, n in [*[("whole", n) for n in whole], *[("stream", n) for n in whole]]:
+            report["huge"].append(huge(mode, n))
+            print(json.dumps(report["huge"][-1]), flush=True)
+    report["sync"] = last.get("sync", []) if "sync" in skip else syncs(sims, days)
     for line in report["sync"]:
         print(json.dumps(line), flush=True)
-    folder = Path(__file__).parent / "results" / ("quick" if opts.quick else "")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cdr_stream.json").write_text(json.dumps(report, indent=1))
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    markdown_path(opts.quick).write_text(render(load_all(opts.quick),
+                                                "quick" if opts.quick else "full"))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

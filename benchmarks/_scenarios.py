@@ -109,7 +109,14 @@ def latency(server: Server, sizes: Sizes, log: Log, concurrency: int = 100,
     # What one request at a time gets on this machine: the ceiling no client can beat.
     ceiling_run = run_client(server, "raw", sizes.ceiling_n, 1)
     ceiling = ceiling_run["ops_per_s"] * latency_ms / 1000
-    log(f"  ceiling (raw, C=1): {ceiling:.1%} of 1/latency")
+    log(f"  ceiling (raw, C=1): {ceiling:.1%} of 1/latency, "
+        f"{ceiling_run['cpu_us_per_op']:.0f} µs CPU/request")
+    # The same C=1 loop without latency: what waking up after each idle wait costs in CPU.
+    server.command("latency 0")
+    awake = run_client(server, "raw", sizes.ceiling_n, 1)
+    server.command(f"latency {latency_ms / 1000}")
+    log(f"  raw, C=1, no latency: {awake['cpu_us_per_op']:.0f} µs CPU/request")
+    lateness = _lateness({v: [r["server"] for r in rs] for v, rs in runs.items()})
     sleeping = _sleeping_server(server.sims, sizes, log, concurrency, latency_ms, bound)
     summary = {v: {**summarize(r), "fraction_of_bound": summarize_fraction(r)}
                for v, r in runs.items()}
@@ -120,6 +127,9 @@ def latency(server: Server, sizes: Sizes, log: Log, concurrency: int = 100,
         "bound_ops_per_s": bound, "n": sizes.latency_n, "n_httpx": sizes.latency_n_httpx,
         "rounds": sizes.latency_reps, "summary": summary,
         "ceiling_c1_fraction": ceiling,
+        "c1_cpu_us_per_op": {"latency": ceiling_run["cpu_us_per_op"],
+                             "no_latency": awake["cpu_us_per_op"]},
+        "sleep_lateness_us": lateness,
         "server_timers": server.timers,
         "sleeping_server": sleeping,
         "sdk_over_raw_fraction": _ratio(sdk, summary["raw"]["fraction_of_bound"]),
@@ -130,17 +140,29 @@ def latency(server: Server, sizes: Sizes, log: Log, concurrency: int = 100,
     }
 
 
+def _lateness(stats: dict[str, list[dict[str, Any]]]) -> dict[str, float | None]:
+    """Median over runs of the emulator's median sleep lateness (µs), per variant."""
+    out: dict[str, float | None] = {}
+    for variant, runs in stats.items():
+        seen = [s["sleep_lateness_us"]["median"] for s in runs if s.get("sleep_lateness_us")]
+        out[variant] = float(statistics.median(seen)) if seen else None
+    return out
+
+
 def _sleeping_server(sims: int, sizes: Sizes, log: Log, concurrency: int, latency_ms: float,
-                     bound: float) -> dict[str, float]:
+                     bound: float) -> dict[str, Any]:
     """For comparison: one round of sdk and raw on an emulator whose loop sleeps between
     events (asyncio's timers), as the benchmarks' server did before it spun."""
-    fractions = {}
+    fractions: dict[str, Any] = {}
+    late: dict[str, Any] = {}
     with Server(sims, latency_ms=latency_ms, server_args=("--timers", "asyncio")) as sleepy:
         for variant in ("sdk", "raw"):
             r = run_client(sleepy, variant, sizes.latency_n, concurrency)
             fractions[variant] = r["ops_per_s"] / bound
+            late[variant] = (r["server"].get("sleep_lateness_us") or {}).get("median")
             log(f"  emulator on a sleeping loop, {variant:5}: "
-                f"{fractions[variant]:.1%} of the bound")
+                f"{fractions[variant]:.1%} of the bound, sleeps {late[variant]} µs late")
+    fractions["sleep_lateness_us"] = late
     return fractions
 
 

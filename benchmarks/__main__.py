@@ -81,13 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("command", choices=COMMANDS)
     p.add_argument("--quick", action="store_true",
                    help="smaller sizes (~3 minutes for `all`): see README.md")
-    p.add_argument("-n", type=int, default=20_000, help="bulk: targets")
+    p.add_argument("-n", type=int, default=None,
+                   help="targets (bulk: 20,000; throughput/latency: their size's; httpx "
+                        "gets a tenth in latency)")
     p.add_argument("-c", "--concurrency", type=int, default=64, help="bulk: in flight")
     p.add_argument("--rounds", type=int, default=None,
                    help="alternated rounds (bulk: 3; throughput/latency: their size's)")
     args = p.parse_args(argv)
     if args.command == "bulk":
-        bulk(args.n, args.concurrency, args.rounds or 3)
+        bulk(args.n or 20_000, args.concurrency, args.rounds or 3)
         return 0
     mode = "quick" if args.quick else "full"
     started = time.monotonic()
@@ -95,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = _scenarios.Sizes.quick() if args.quick else _scenarios.Sizes.full()
         if args.rounds:
             sizes = attrs.evolve(sizes, throughput_reps=args.rounds, latency_reps=args.rounds)
+        if args.n:
+            sizes = attrs.evolve(sizes, throughput_n=args.n, latency_n=args.n,
+                                 latency_n_httpx=max(1, args.n // 10))
         _run(args.command, sizes, {**_report.machine(), "mode": mode})
     results = _report.load_all(args.quick)
     path = _report.markdown_path(args.quick)

@@ -314,7 +314,10 @@ def _cdr_stream(r: dict[str, Any]) -> list[str]:
                 f"256 KiB chunks): ijson's C backend (`{d['ijson_backend']}`, "
                 f"`ijson.items(..., \"data.item\")`) {_f(d['ijson_c_rec_s'])} records/s; the "
                 f"SDK's array splitter feeding orjson (`ListDecoder`) "
-                f"{_f(d['splitter_orjson_rec_s'])} records/s ({ratio:.1f}x ijson).", ""]
+                f"{_f(d['splitter_orjson_rec_s'])} records/s ({ratio:.1f}x ijson)"
+                + (f"; fed 16 KiB slices, as `api.cdr.internet` does, "
+                   f"{_f(d['splitter_orjson_16k_rec_s'])} records/s"
+                   if "splitter_orjson_16k_rec_s" in d else "") + ".", ""]
     huge = r.get("huge", [])
     if huge:
         before = {x.get("rss_before_mb") for x in huge if "rss_before_mb" in x}

@@ -206,14 +206,14 @@ def _latency(r: dict[str, Any]) -> list[str]:
 
 def _latency_server(r: dict[str, Any]) -> str:
     if r.get("server_timers") == "spin":
-        text = ("The emulator's loop busy-polls while it has latency, so it answers at 50 ms, "
-                "not up to a millisecond later (see README)")
+        text = ("The emulator's loop busy-polls while it has latency, so that its answers "
+                "come at the latency, not up to a millisecond later (see README)")
     else:
         text = "The emulator slept its latency on the event loop's timers"
     late = {v: x for v, x in (r.get("sleep_lateness_us") or {}).items() if x is not None}
     if late:
-        text += (" (its latency sleeps ended late by, median: "
-                 + ", ".join(f"{x:.0f} µs in the {v} runs" for v, x in late.items()) + ")")
+        text += ("; its latency sleeps ended late by (median) "
+                 + ", ".join(f"{x:,.0f} µs in the {v} runs" for v, x in late.items()))
     sleeping = dict(r.get("sleeping_server") or {})
     sleepy_late = sleeping.pop("sleep_lateness_us", None) or {}
     if sleeping:
@@ -221,7 +221,7 @@ def _latency_server(r: dict[str, Any]) -> str:
                  + ", ".join(f"{v} {f:.1%}" for v, f in sleeping.items()) + " of the bound")
         if any(x is not None for x in sleepy_late.values()):
             text += (", its sleeps late by " + ", ".join(
-                f"{x:.0f} µs ({v})" for v, x in sleepy_late.items() if x is not None))
+                f"{x:,.0f} µs ({v})" for v, x in sleepy_late.items() if x is not None))
     c1 = r.get("c1_cpu_us_per_op")
     if c1:
         text += (f". Raw aiohttp one request at a time costs {c1['latency']:.0f} µs of client "

@@ -325,15 +325,17 @@ def _cdr_stream(r: dict[str, Any]) -> list[str]:
                 "it; records into `InternetCdr`; peak RSS of the client process, `VmHWM`"
                 + (f"; {', '.join(map(str, sorted(before)))} MB before the request" if before
                    else "") + "):", "",
-                "| answer | path | records/s | seconds | peak RSS MB |", "|---|---|---|---|---|"]
+                "| answer | path | records/s | client CPU µs/record | seconds | peak RSS MB |",
+                "|---|---|---|---|---|---|"]
         for x in huge:
             path = ("streamed (default `max_response_bytes`)" if x["mode"] == "stream"
                     else "whole body (`api.request` + `structure_list`, limit raised)")
             answer = f"{x['records']:,} records ({_f(x.get('answer_mb', 0))} MB)"
             if "failed" in x:
-                out.append(f"| {answer} | {path} | failed: {x['failed'][:80]} | | |")
+                out.append(f"| {answer} | {path} | failed: {x['failed'][:80]} | | | |")
             else:
-                out.append(f"| {answer} | {path} | {_f(x['rec_s'])} | {x['seconds']} | "
+                out.append(f"| {answer} | {path} | {_f(x['rec_s'])} | "
+                           f"{x.get('cpu_us_per_record', '-')} | {x['seconds']} | "
                            f"{_f(x['peak_rss_mb'])} |")
         out += [""]
     sync = r.get("sync", [])

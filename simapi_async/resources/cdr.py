@@ -264,8 +264,9 @@ class CdrResource(Resource):
                 async for chunk in chunks:
                     if counter is not None:
                         counter[0] += len(chunk)
-                    for at in range(0, len(chunk), _SLICE):
-                        items = decoder.feed(chunk[at:at + _SLICE])
+                    step = _SLICE if decoder.streaming else max(1, len(chunk))  # whole: at once
+                    for at in range(0, len(chunk), step):
+                        items = decoder.feed(chunk[at:at + step])
                         if not items:
                             continue
                         got = structure_list(items, InternetCdr, where=decoder.where,

@@ -13,7 +13,8 @@
    into a Parquet dataset, a DuckDB file and PostgreSQL (a throwaway cluster, when the
    binaries are there): records/s.
 
-Each measured run is a fresh client process (peak RSS is per process).
+Each measured run is a fresh client process (peak RSS is per process). ``BENCH_SDK_PATH``
+puts another copy of `simapi_async` first on the path (e.g. an older commit's, for an A/B).
 """
 
 from __future__ import annotations
@@ -230,6 +231,8 @@ def syncs(sims: int, days: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if os.environ.get("BENCH_SDK_PATH"):  # measure another copy of simapi_async (A/B)
+        sys.path.insert(0, os.environ["BENCH_SDK_PATH"])
     if args and args[0] == "_serve":
         asyncio.run(_serve(int(args[1])))
         return 0

@@ -390,7 +390,18 @@ def _quota(r: dict[str, Any]) -> list[str]:
 SECTIONS = {"throughput": _throughput, "latency": _latency, "memory": _memory,
             "connections": _connections, "cdr": _cdr, "profile": _profile,
             "cdr_stream": _cdr_stream, "quota": _quota}
-DERIVED_TARGETS = {"cdr_stream": _cdr_stream_targets, "quota": _quota_targets}
+def _cdr_targets(r: dict[str, Any]) -> dict[str, Any]:
+    """Issue 7's 150,000 records/s, on `api.cdr.internet` itself when the run measured it
+    (older runs: one page decoded whole and structured)."""
+    canonical = r["synthetic"]["canonical"]
+    path = "cdr_internet" if "cdr_internet" in canonical else "sdk_codec"
+    value = canonical[path]["records_per_s"]
+    return {f">= 150,000 records/s ({path})": {"value": round(value), "target": ">= 150000",
+                                                "holds": value >= 150_000}}
+
+
+DERIVED_TARGETS = {"cdr_stream": _cdr_stream_targets, "quota": _quota_targets,
+                   "cdr": _cdr_targets}
 TITLES = {"throughput": "1. Throughput", "latency": "2. Latency hiding",
           "memory": "3. Memory scaling", "connections": "4. TCP connections",
           "cdr": "5. CDR ingestion", "profile": "Profile", "cdr_stream": "CDR at any size, sync",

@@ -16,6 +16,8 @@ HH:MM:SS``, ``upload`` + ``download``), next to two parts of it measured alone: 
 decoded whole and structured (`loads`, `unwrap_list`, `structure_list`: the non-streamed
 path), and the structuring alone (from decoded dicts).
 
+`parts` times the path's steps alone, hot (see `parts`), into `results/cdr_parts.json`.
+
 `emulator` streams ``api.cdr.internet(from, to)`` from a running emulator: the whole
 stack, bounded by how fast the emulator makes CDR (it hashes every number and day).
 One JSON line is printed either way.
@@ -193,9 +195,78 @@ async def through_emulator(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _best_us(run: Callable[[], Any], per: int, rounds: int = 7, loops: int = 50) -> float:
+    """CPU µs per item of `run` (`loops` calls over `per` items), best of `rounds`."""
+    best = float("inf")
+    for _ in range(rounds):
+        cpu = time.process_time()
+        for _ in range(loops):
+            run()
+        best = min(best, time.process_time() - cpu)
+    return round(best / loops / per * 1e6, 3)
+
+
+def parts() -> dict[str, Any]:
+    """The CDR path's steps alone, hot (the same 200 records again and again, in cache),
+    CPU µs per record: the per-record hook vs the column path and its parts, orjson on the
+    records' bytes, and a window's sort of 20,000 records (aware, one tzinfo object each)
+    by the times as they are vs by `_merged`'s UTC keys."""
+    from collections import deque
+    from itertools import repeat
+    from operator import attrgetter
+
+    import orjson
+
+    from simapi_async import _converter as c
+    from simapi_async.models import InternetCdr
+    from simapi_async.resources.cdr import _merged
+
+    from .cdr_stream import _block
+
+    raw = b"[" + _block(0, 200, 5) + b"]"
+    items = orjson.loads(raw)
+    n = len(items)
+    plan = c._cdr_plan(items[0])
+    assert plan is not None
+    assert c._cdr_columns(items) is not None
+    columns = list(zip(*map(plan.getter, items), strict=True))
+    fields = [columns[i] if i is not None else (None,) * n for i in plan.used]
+    fields[1] = tuple(map(dt.datetime.fromisoformat, fields[1]))
+    fields[2] = tuple(map(dt.datetime.fromisoformat, fields[2]))
+    fields.append(items)
+
+    def slots() -> None:
+        models = list(map(c._new, repeat(InternetCdr, n)))
+        for put, column in zip(c._CDR_SLOTS or (), fields, strict=True):
+            deque(map(put, models, column), 0)
+
+    out: dict[str, Any] = {"records": n, "record_bytes": round(len(raw) / n)}
+    out["hook_us"] = _best_us(lambda: [c.structure_internet_cdr(x) for x in items], n)
+    out["columns_us"] = _best_us(lambda: c._cdr_columns(items), n)
+    out["columns_parts_us"] = {
+        "getter_and_zip": _best_us(lambda: list(zip(*map(plan.getter, items), strict=True)), n),
+        "type_sets": _best_us(lambda: [set(map(type, x)) for x in columns[:9]], n),
+        "datetimes": _best_us(lambda: (tuple(map(dt.datetime.fromisoformat, columns[1])),
+                                       tuple(map(dt.datetime.fromisoformat, columns[2]))), n),
+        "models_slot_by_slot": _best_us(slots, n),
+        "models_by_init": _best_us(lambda: list(map(InternetCdr, *fields)), n),
+    }
+    out["orjson_us"] = _best_us(lambda: orjson.loads(raw), n)
+    window = c.structure_list(orjson.loads(b"[" + b",".join(
+        _block(i * 200, 200, (i * 7) % 24) for i in range(100)) + b"]"), InternetCdr)
+    random.Random(1).shuffle(window)
+    by_start = attrgetter("started_at")
+    out["sort_20000"] = {
+        "as_they_are_us": _best_us(lambda: sorted(window, key=by_start), len(window), 3, 1),
+        "merged_utc_keys_us": _best_us(lambda: _merged([list(window)]), len(window), 3, 1),
+    }
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks._cdr")
     sub = p.add_subparsers(dest="mode", required=True)
+    sub.add_parser("parts", help="the CDR path's steps alone, hot (µs per record)")
     s = sub.add_parser("synthetic")
     s.add_argument("--records", type=int, default=1_000_000)
     e = sub.add_parser("emulator")
@@ -205,7 +276,12 @@ def main() -> None:
     args = p.parse_args()
     if os.environ.get("BENCH_SDK_PATH"):
         sys.path.insert(0, os.environ["BENCH_SDK_PATH"])
-    if args.mode == "synthetic":
+    if args.mode == "parts":
+        from ._report import RESULTS, machine
+
+        result = {"machine": machine(), **parts()}
+        (RESULTS / "cdr_parts.json").write_text(json.dumps(result, indent=1) + "\n")
+    elif args.mode == "synthetic":
         result = synthetic(args.records)
     else:
         result = asyncio.run(through_emulator(args))

@@ -48,7 +48,7 @@ _AHEAD: Final = 4
 _KEEP_FOR_REPEATS: Final = 10_000
 #: A chunk of the body is decoded, structured and handed on this many bytes at a time
 #: (about 50 records): the records are still in the CPU's cache when they become models
-#: and when the consumer gets them (a whole 256 KiB chunk at a time was ~1.5x slower).
+#: and when the consumer gets them (a whole 256 KiB chunk at a time was slower).
 _SLICE: Final = 16_384
 
 
@@ -362,8 +362,8 @@ def _merged(parts: list[list[InternetCdr] | None]) -> list[InternetCdr]:
     """One window's records, sorted by `started_at` (stable; records without one last).
 
     Aware times are compared in UTC: two aware datetimes of distinct `tzinfo` objects
-    (every parsed ``+03:00`` has its own) compare through a subtraction, ~20x slower
-    than two of the same one, so the keys are the times moved to UTC, once a record.
+    (every parsed ``+03:00`` has its own) compare through a subtraction, far slower than
+    two of the same one, so the keys are the times moved to UTC, once a record.
     """
     records = [r for part in parts if part for r in part] if len(parts) > 1 else parts[0] or []
     starts = list(map(_by_start, records))

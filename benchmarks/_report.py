@@ -307,6 +307,10 @@ def _cdr_stream(r: dict[str, Any]) -> list[str]:
            ""]
     if r.get("notes"):
         out += [r["notes"], ""]
+    kept = (r.get("machine") or {}).get("parts_kept_from_the_last_run")
+    if kept:
+        out += ["Parts not re-run (`--skip`), kept from the previous results file: "
+                + ", ".join(f"{part} (commit {c})" for part, c in kept.items()) + ".", ""]
     d = r.get("decoders")
     if d:
         ratio = d["splitter_orjson_rec_s"] / d["ijson_c_rec_s"]

@@ -13,8 +13,10 @@ import sys
 import time
 from typing import Any
 
+import attrs
+
 from . import _report, _scenarios
-from ._runner import Server, alternate, summarize
+from ._runner import Server, alternate, malloc_mode, summarize
 
 COMMANDS = ("all", "throughput", "latency", "memory", "cdr", "profile", "report", "bulk")
 
@@ -55,17 +57,22 @@ def _run(command: str, sizes: _scenarios.Sizes, meta: dict[str, Any]) -> None:
 
 def bulk(n: int, concurrency: int, rounds: int) -> None:
     """SDK bulk engine vs raw aiohttp, same server, alternated; a table on stdout."""
-    log(f"bulk block: N={n}, C={concurrency}, {rounds} rounds, SDK and raw aiohttp alternated")
+    log(f"bulk block: N={n}, C={concurrency}, {rounds} rounds, SDK, raw aiohttp and the tuned "
+        "raw loop alternated")
     with Server(n) as server:
-        runs = alternate(server, ("sdk", "raw"), rounds, n, concurrency, log=log)
+        runs = alternate(server, ("sdk", "raw", "raw-tuned"), rounds, n, concurrency, log=log)
     s = {v: summarize(r) for v, r in runs.items()}
-    log("\n| variant | ops/s | client CPU µs/op | peak RSS MB | connections |")
-    log("|---|---|---|---|---|")
+    log("\n| variant | ops/s | client CPU µs/op | peak RSS MB | connections | minor faults |")
+    log("|---|---|---|---|---|---|")
     for v, x in s.items():
         log(f"| {v} | {x['ops_per_s']:,.0f} | {x['cpu_us_per_op']:.1f} | "
-            f"{x['peak_rss_mb']:.1f} | {x['max_connections_seen']} |")
-    log(f"\nSDK/raw: throughput {s['sdk']['ops_per_s'] / s['raw']['ops_per_s']:.3f}x, "
-        f"CPU per op {s['sdk']['cpu_us_per_op'] / s['raw']['cpu_us_per_op']:.3f}x (medians)")
+            f"{x['peak_rss_mb']:.1f} | {x['max_connections_seen']} | "
+            f"{', '.join(map(str, x['page_faults']))} |")
+    log(f"\nmalloc: {malloc_mode()}")
+    for anchor in ("raw", "raw-tuned"):
+        log(f"SDK/{anchor}: throughput {s['sdk']['ops_per_s'] / s[anchor]['ops_per_s']:.3f}x, "
+            f"CPU per op {s['sdk']['cpu_us_per_op'] / s[anchor]['cpu_us_per_op']:.3f}x "
+            "(medians)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,17 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("command", choices=COMMANDS)
     p.add_argument("--quick", action="store_true",
                    help="smaller sizes (~3 minutes for `all`): see README.md")
-    p.add_argument("-n", type=int, default=20_000, help="bulk: targets")
+    p.add_argument("-n", type=int, default=None,
+                   help="targets (bulk: 20,000; throughput/latency: their size's; httpx "
+                        "gets a tenth in latency)")
     p.add_argument("-c", "--concurrency", type=int, default=64, help="bulk: in flight")
-    p.add_argument("--rounds", type=int, default=3, help="bulk: alternated rounds")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="alternated rounds (bulk: 3; throughput/latency: their size's)")
     args = p.parse_args(argv)
     if args.command == "bulk":
-        bulk(args.n, args.concurrency, args.rounds)
+        bulk(args.n or 20_000, args.concurrency, args.rounds or 3)
         return 0
     mode = "quick" if args.quick else "full"
     started = time.monotonic()
     if args.command != "report":
         sizes = _scenarios.Sizes.quick() if args.quick else _scenarios.Sizes.full()
+        if args.rounds:
+            sizes = attrs.evolve(sizes, throughput_reps=args.rounds, latency_reps=args.rounds)
+        if args.n:
+            sizes = attrs.evolve(sizes, throughput_n=args.n, latency_n=args.n,
+                                 latency_n_httpx=max(1, args.n // 10))
         _run(args.command, sizes, {**_report.machine(), "mode": mode})
     results = _report.load_all(args.quick)
     path = _report.markdown_path(args.quick)

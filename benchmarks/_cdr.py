@@ -3,14 +3,20 @@
     python -m benchmarks._cdr synthetic --records 1000000
     python -m benchmarks._cdr emulator --base-url URL --login demo --days 14
 
-`synthetic` feeds the SDK's own decode path JSON bytes built here: pages of 10,000 records
-in the emulator's default answer shape (``{"data": [...], "meta": ..., "links": ...}``),
-each page decoded with the session's codec (orjson when installed), unwrapped
-(`unwrap_list`) and structured (`structure_list`), exactly what `api.cdr.internet` does
-per answer. It reports that whole path, the structuring alone (from decoded dicts), and
-the same path with the standard library's `json` (the SDK without orjson), for the
-canonical field spelling and for the alternative one (``msisdn``, ``started_at`` as
-``YYYY-MM-DD HH:MM:SS``, ``upload`` + ``download``).
+`synthetic` runs what ``api.cdr.internet`` does, in-process and without the network:
+`CdrResource` itself over a stub session whose streamed read hands out answers prepared
+here as bytes, in 256 KiB chunks (the session's `iter_chunked` size). Every day is one
+window of two pages of 10,000 records (a Laravel paginator, ``current_page``/
+``last_page``), so the whole path runs: the streaming decoder (orjson when installed), the
+structuring into models, the repeated-page check on both pages (`PageRepeats`), the
+per-window sort by `started_at` (the records of a page are in random order), the
+hand-over between the reading tasks and the consumer. Reported for the canonical field
+spelling and for the alternative one (``msisdn``, ``started_at`` as ``YYYY-MM-DD
+HH:MM:SS``, ``upload`` + ``download``), next to two parts of it measured alone: one page
+decoded whole and structured (`loads`, `unwrap_list`, `structure_list`: the non-streamed
+path), and the structuring alone (from decoded dicts).
+
+`parts` times the path's steps alone, hot (see `parts`), into `results/cdr_parts.json`.
 
 `emulator` streams ``api.cdr.internet(from, to)`` from a running emulator: the whole
 stack, bounded by how fast the emulator makes CDR (it hashes every number and day).
@@ -21,17 +27,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 PAGE = 10_000
 DISTINCT_PAGES = 10  # pages are reused in turn: the input stays ~25 MB, not 250 MB
+CHUNK = 262_144  # what `AsyncSession._stream` reads at a time
 
 
 def _record(rng: random.Random, alt: bool) -> dict[str, Any]:
@@ -54,16 +62,65 @@ def _record(rng: random.Random, alt: bool) -> dict[str, Any]:
 
 
 def make_pages(alt: bool, seed: int = 1) -> list[bytes]:
-    """`DISTINCT_PAGES` JSON bodies of `PAGE` records each, as the API would send them."""
+    """`DISTINCT_PAGES` JSON bodies of `PAGE` records each, as the API would send them:
+    pages 1 and 2 of 2 in turn."""
     rng = random.Random(seed)
     pages = []
-    for _ in range(DISTINCT_PAGES):
+    for i in range(DISTINCT_PAGES):
         items = [_record(rng, alt) for _ in range(PAGE)]
-        body = {"data": items, "meta": {"current_page": 1, "last_page": 1,
-                                        "per_page": PAGE, "total": PAGE},
-                "links": {"next": None}}
+        page = 1 + i % 2
+        body = {"data": items, "meta": {"current_page": page, "last_page": 2,
+                                        "per_page": PAGE, "total": 2 * PAGE},
+                "links": {"next": None if page == 2 else "?page=2"}}
         pages.append(json.dumps(body, separators=(",", ":")).encode())
     return pages
+
+
+class _StubSession:
+    """The two things `CdrResource` uses of `AsyncSession` to stream: `_stream` and
+    `_max_bytes`. Page ``p`` of day ``d`` is ``pages[(2 * d + p - 1) % len(pages)]``."""
+
+    _max_bytes = 32 * 1024 * 1024
+
+    def __init__(self, pages: list[bytes]) -> None:
+        self._pages = pages
+        self.first = dt.date(2024, 3, 1)
+
+    async def request(self, operation: str, params: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, operation: str, params: Any) -> AsyncIterator[AsyncIterator[bytes]]:
+        day = (dt.date.fromisoformat(params["from"]) - self.first).days
+        body = self._pages[(2 * day + params.get("page", 1) - 1) % len(self._pages)]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for at in range(0, len(body), CHUNK):
+                yield body[at:at + CHUNK]
+                await asyncio.sleep(0)  # the next chunk "arrives": other tasks run
+
+        yield chunks()
+
+
+def _stream_path(pages: list[bytes], records: int) -> dict[str, Any]:
+    """`api.cdr.internet` over the stub: `records` rounded up to whole days."""
+    from simapi_async.resources.cdr import CdrResource
+
+    days = max(1, -(-records // (2 * PAGE)))
+    stub = _StubSession(pages)
+
+    async def consume() -> int:
+        resource = CdrResource(stub)
+        count = 0
+        last = stub.first + dt.timedelta(days=days - 1)
+        async for _ in resource.internet(stub.first, last):
+            count += 1
+        return count
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    count = asyncio.run(consume())
+    assert count == days * 2 * PAGE, count
+    return _rates(count, time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def _ingest(pages: list[bytes], records: int, loads: Callable[[bytes], Any]) -> dict[str, Any]:
@@ -113,6 +170,7 @@ def synthetic(records: int) -> dict[str, Any]:
     for shape, alt in (("canonical", False), ("alt", True)):
         pages = make_pages(alt)
         out[shape] = {
+            "cdr_internet": _stream_path(pages, records),
             "sdk_codec": _ingest(pages, records, _transport._loads),
             "stdlib_json": _ingest(pages, records, json.loads),
             "structure_only": _structure_only(pages, records),
@@ -137,9 +195,78 @@ async def through_emulator(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _best_us(run: Callable[[], Any], per: int, rounds: int = 7, loops: int = 50) -> float:
+    """CPU µs per item of `run` (`loops` calls over `per` items), best of `rounds`."""
+    best = float("inf")
+    for _ in range(rounds):
+        cpu = time.process_time()
+        for _ in range(loops):
+            run()
+        best = min(best, time.process_time() - cpu)
+    return round(best / loops / per * 1e6, 3)
+
+
+def parts() -> dict[str, Any]:
+    """The CDR path's steps alone, hot (the same 200 records again and again, in cache),
+    CPU µs per record: the per-record hook vs the column path and its parts, orjson on the
+    records' bytes, and a window's sort of 20,000 records (aware, one tzinfo object each)
+    by the times as they are vs by `_merged`'s UTC keys."""
+    from collections import deque
+    from itertools import repeat
+    from operator import attrgetter
+
+    import orjson
+
+    from simapi_async import _converter as c
+    from simapi_async.models import InternetCdr
+    from simapi_async.resources.cdr import _merged
+
+    from .cdr_stream import _block
+
+    raw = b"[" + _block(0, 200, 5) + b"]"
+    items = orjson.loads(raw)
+    n = len(items)
+    plan = c._cdr_plan(items[0])
+    assert plan is not None
+    assert c._cdr_columns(items) is not None
+    columns = list(zip(*map(plan.getter, items), strict=True))
+    fields = [columns[i] if i is not None else (None,) * n for i in plan.used]
+    fields[1] = tuple(map(dt.datetime.fromisoformat, fields[1]))
+    fields[2] = tuple(map(dt.datetime.fromisoformat, fields[2]))
+    fields.append(items)
+
+    def slots() -> None:
+        models = list(map(c._new, repeat(InternetCdr, n)))
+        for put, column in zip(c._CDR_SLOTS or (), fields, strict=True):
+            deque(map(put, models, column), 0)
+
+    out: dict[str, Any] = {"records": n, "record_bytes": round(len(raw) / n)}
+    out["hook_us"] = _best_us(lambda: [c.structure_internet_cdr(x) for x in items], n)
+    out["columns_us"] = _best_us(lambda: c._cdr_columns(items), n)
+    out["columns_parts_us"] = {
+        "getter_and_zip": _best_us(lambda: list(zip(*map(plan.getter, items), strict=True)), n),
+        "type_sets": _best_us(lambda: [set(map(type, x)) for x in columns[:9]], n),
+        "datetimes": _best_us(lambda: (tuple(map(dt.datetime.fromisoformat, columns[1])),
+                                       tuple(map(dt.datetime.fromisoformat, columns[2]))), n),
+        "models_slot_by_slot": _best_us(slots, n),
+        "models_by_init": _best_us(lambda: list(map(InternetCdr, *fields)), n),
+    }
+    out["orjson_us"] = _best_us(lambda: orjson.loads(raw), n)
+    window = c.structure_list(orjson.loads(b"[" + b",".join(
+        _block(i * 200, 200, (i * 7) % 24) for i in range(100)) + b"]"), InternetCdr)
+    random.Random(1).shuffle(window)
+    by_start = attrgetter("started_at")
+    out["sort_20000"] = {
+        "as_they_are_us": _best_us(lambda: sorted(window, key=by_start), len(window), 3, 1),
+        "merged_utc_keys_us": _best_us(lambda: _merged([list(window)]), len(window), 3, 1),
+    }
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks._cdr")
     sub = p.add_subparsers(dest="mode", required=True)
+    sub.add_parser("parts", help="the CDR path's steps alone, hot (µs per record)")
     s = sub.add_parser("synthetic")
     s.add_argument("--records", type=int, default=1_000_000)
     e = sub.add_parser("emulator")
@@ -149,7 +276,12 @@ def main() -> None:
     args = p.parse_args()
     if os.environ.get("BENCH_SDK_PATH"):
         sys.path.insert(0, os.environ["BENCH_SDK_PATH"])
-    if args.mode == "synthetic":
+    if args.mode == "parts":
+        from ._report import RESULTS, machine
+
+        result = {"machine": machine(), **parts()}
+        (RESULTS / "cdr_parts.json").write_text(json.dumps(result, indent=1) + "\n")
+    elif args.mode == "synthetic":
         result = synthetic(args.records)
     else:
         result = asyncio.run(through_emulator(args))

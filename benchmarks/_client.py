@@ -9,13 +9,16 @@ at most C in flight, one login first, outside the timed part):
 - ``sdk``: ``api.bulk.block(targets, concurrency=C)`` on an ``AsyncSession(max_connections=C)``;
 - ``raw``: hand-written aiohttp as a good engineer writes it: one ``ClientSession``, one
   ``TCPConnector(limit=C)``, C workers on a queue, the bearer token from one login;
+- ``raw-tuned``: the same loop tuned for speed: URLs given to yarl as already encoded,
+  orjson on the body's bytes, one prebuilt read-only headers object;
 - ``httpx``: the same loop on one ``httpx.AsyncClient`` with ``Limits(max_connections=C)``.
 
 Targets are the ``number,iccid`` lines the server wrote. By default the first N are read
 into a list before the clock starts; ``--stream`` instead hands the SDK a generator that
 reads the file lazily (the memory-scaling scenario). The line printed holds wall time,
 the process CPU time of the timed part (`time.process_time`), the peak RSS
-(`ru_maxrss`) and the RSS before the run.
+(`ru_maxrss`), the RSS before the run, and the minor and major page faults of the run
+(`getrusage`), with the ``MALLOC_*`` settings the process ran under.
 """
 
 from __future__ import annotations
@@ -148,6 +151,55 @@ async def run_raw(args: argparse.Namespace, password: str, pairs: Any) -> tuple[
     return ok, failed
 
 
+async def run_raw_tuned(args: argparse.Namespace, password: str, pairs: Any) -> tuple[int, int]:
+    """The raw loop as an engineer tuning it for speed writes it: the URL handed to yarl
+    as already encoded (no parsing of ``params=``, no re-quoting of digits), orjson on the
+    body's bytes, one prebuilt read-only headers object (aiohttp converts a dict on every
+    request). Same session, connector, queue and workers as ``raw``."""
+    import aiohttp
+    import orjson
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    base = args.base_url.rstrip("/")
+    c = args.concurrency
+    ok = failed = 0
+    loads = orjson.loads
+    connector = aiohttp.TCPConnector(limit=c)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        login = {"login": args.login, "password": password}
+        async with session.post(f"{base}/api/v2/login", params=login) as resp:
+            resp.raise_for_status()
+            token = loads(await resp.read())["token"]
+        headers = CIMultiDictProxy(CIMultiDict({
+            "Authorization": f"Bearer {token}", "Accept": "application/json",
+            "Content-Type": "application/json"}))
+        prefix = f"{base}/api/v2/sim/block/"
+        queue: asyncio.Queue[Pair] = asyncio.Queue()
+        for pair in pairs:
+            queue.put_nowait(pair)
+
+        async def worker() -> None:
+            nonlocal ok, failed
+            while True:
+                try:
+                    number, iccid = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                url = URL(f"{prefix}{number}?iccid={iccid}", encoded=True)  # digits only
+                async with session.post(url, headers=headers) as resp:
+                    body = loads(await resp.read())
+                    if resp.status == 200 and body.get("success", True):
+                        ok += 1
+                    else:
+                        failed += 1
+
+        _mark_start()
+        await asyncio.gather(*(worker() for _ in range(c)))
+        _mark_end()
+    return ok, failed
+
+
 async def run_httpx(args: argparse.Namespace, password: str, pairs: Any) -> tuple[int, int]:
     import httpx
 
@@ -214,6 +266,7 @@ def _mark_start() -> None:
     _clock["cpu"] = time.process_time()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _clock["faults"], _clock["switches"] = usage.ru_minflt, usage.ru_nivcsw + usage.ru_nvcsw
+    _clock["major_faults"] = usage.ru_majflt
 
 
 def _mark_end() -> None:
@@ -221,6 +274,7 @@ def _mark_end() -> None:
     _clock["cpu_s"] = time.process_time() - _clock["cpu"]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _clock["faults"] = usage.ru_minflt - _clock["faults"]
+    _clock["major_faults"] = usage.ru_majflt - _clock["major_faults"]
     _clock["switches"] = usage.ru_nivcsw + usage.ru_nvcsw - _clock["switches"]
     _clock["utime"], _clock["stime"] = usage.ru_utime, usage.ru_stime
     watch = _clock["gc"]
@@ -244,7 +298,8 @@ def _save_profile(profiler: Any, path: str) -> None:
         out.write(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
-RUNNERS = {"sdk": run_sdk, "raw": run_raw, "httpx": run_httpx, "sdk-request": run_sdk_request}
+RUNNERS = {"sdk": run_sdk, "raw": run_raw, "raw-tuned": run_raw_tuned, "httpx": run_httpx,
+           "sdk-request": run_sdk_request}
 
 
 def main() -> None:
@@ -268,7 +323,8 @@ def main() -> None:
     pairs: Any = read_targets(args.targets, args.n)
     if not args.stream:
         pairs = list(pairs)
-    importlib.import_module({"raw": "aiohttp", "httpx": "httpx"}.get(args.variant, "simapi_async"))
+    importlib.import_module({"raw": "aiohttp", "raw-tuned": "aiohttp", "httpx": "httpx"}.get(
+        args.variant, "simapi_async"))
     ok, failed = asyncio.run(RUNNERS[args.variant](args, password, pairs))
     elapsed = _clock["elapsed_s"]
     done = ok + failed
@@ -286,6 +342,8 @@ def main() -> None:
         "peak_rss_mb": peak_rss_mb(),
         "gc_collections": _clock["gc_collections"],
         "page_faults": _clock["faults"],
+        "major_page_faults": _clock["major_faults"],
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         "context_switches": _clock["switches"],
         "gc_us_per_op": _clock["gc_s"] / done * 1e6 if done else 0.0,
     }

@@ -15,6 +15,25 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent  # where `python -m benchmarks...` works
 
+#: glibc's allocator, pinned the same for every process of a run (clients and emulator):
+#: asyncio reads sockets with recv(256 KiB); under glibc's default (dynamic) mmap
+#: threshold of 128 KiB such a buffer is mapped and unmapped on every read (~2 page faults
+#: a request) until the process happens to free a large block and glibc raises the
+#: threshold, so the same variant ran in either mode from one round to the next. Pinned
+#: above 256 KiB (and the trim threshold above it), every process runs in the low-fault
+#: mode. ``BENCH_MALLOC=default`` runs with glibc's defaults instead.
+MALLOC_PINNED: dict[str, str] = {"MALLOC_MMAP_THRESHOLD_": "1048576",
+                                 "MALLOC_TRIM_THRESHOLD_": "4194304"}
+
+
+def malloc_env() -> dict[str, str]:
+    """The ``MALLOC_*`` variables the benchmark's processes get (see `MALLOC_PINNED`)."""
+    return {} if os.environ.get("BENCH_MALLOC") == "default" else dict(MALLOC_PINNED)
+
+
+def malloc_mode() -> str:
+    return "default" if os.environ.get("BENCH_MALLOC") == "default" else "pinned"
+
 
 class Server:
     """The emulator in a subprocess (see `benchmarks._server`), with a targets file."""
@@ -28,6 +47,7 @@ class Server:
              "--seed", str(seed), "--latency-ms", str(latency_ms),
              "--targets-out", self.targets, *server_args],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, **malloc_env()},
         )
         info = self._read()
         self.base_url: str = info["base_url"]
@@ -51,7 +71,7 @@ class Server:
         return self._read()
 
     def client_env(self, sdk_path: str | None = None) -> dict[str, str]:
-        env = {**os.environ, "BENCH_PASSWORD": self._password}
+        env = {**os.environ, **malloc_env(), "BENCH_PASSWORD": self._password}
         if sdk_path:  # measure a scratch copy of simapi_async instead of the installed one
             env["BENCH_SDK_PATH"] = sdk_path
         return env
@@ -108,9 +128,10 @@ def alternate(server: Server, variants: Sequence[str], reps: int, n: int, concur
         for variant in variants:
             r = run_client(server, variant, n, concurrency)
             runs[variant].append(r)
-            log(f"  round {rep + 1}/{reps} {variant:5}: {r['ops_per_s']:8.0f} ops/s  "
+            log(f"  round {rep + 1}/{reps} {variant:9}: {r['ops_per_s']:8.0f} ops/s  "
                 f"{r['cpu_us_per_op']:6.1f} µs CPU/op  peak RSS {r['peak_rss_mb']:.0f} MB  "
-                f"{r['server']['connections']} conns")
+                f"{r['server']['connections']} conns  {r['page_faults']} minor / "
+                f"{r.get('major_page_faults', 0)} major faults")
     return runs
 
 
@@ -129,4 +150,6 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "server_cpu_s": float(statistics.median(r["server"]["server_cpu_s"] for r in runs)),
         "max_connections_seen": max(r["server"]["connections"] for r in runs),
         "max_in_flight_seen": max(r["server"]["max_in_flight"] for r in runs),
+        "page_faults": [r["page_faults"] for r in runs],
+        "major_page_faults": [r.get("major_page_faults", 0) for r in runs],
     }

@@ -9,7 +9,8 @@ answers commands read from stdin, one per line:
 
 - ``reset``: zero the emulator's counters and note the process CPU time;
 - ``stats``: the counters since the last reset (connections accepted, requests, maximum
-  in flight, statuses), the server's CPU seconds since then and whether its loop spins;
+  in flight, statuses), the server's CPU seconds since then, whether its loop spins, and
+  how late the emulator's latency sleeps ended (µs past the latency asked: median, p90);
 - ``latency <seconds>``: the latency added to every answer from now on;
 - ``quit`` (or end of input): stop serving and exit.
 
@@ -42,6 +43,32 @@ def _write_targets(emu: Emulator, path: str) -> None:
         out.writelines(f"{number},{sims[number].iccid}\n" for number in emu.fleet.numbers)
 
 
+_lateness: list[float] = []  # seconds each latency sleep overran, since the last reset
+
+
+def _measure_sleeps() -> None:
+    """Wrap the emulator's latency sleep (`_emulator._sleep`, replaceable for this) to note
+    how late each one ends: the timer precision of the server's loop."""
+    from simapi_async.testing import _emulator
+
+    real = _emulator._sleep
+
+    async def sleep(delay: float) -> None:
+        started = time.perf_counter()
+        await real(delay)
+        _lateness.append(time.perf_counter() - started - delay)
+
+    _emulator._sleep = sleep  # type: ignore[assignment]
+
+
+def _late_us() -> dict[str, Any] | None:
+    if not _lateness:
+        return None
+    ordered = sorted(_lateness)
+    return {"n": len(ordered), "median": round(ordered[len(ordered) // 2] * 1e6, 1),
+            "p90": round(ordered[len(ordered) * 9 // 10] * 1e6, 1)}
+
+
 def _stats(emu: Emulator, cpu_since: float, spinning: bool) -> dict[str, Any]:
     s = emu.stats
     return {
@@ -52,10 +79,12 @@ def _stats(emu: Emulator, cpu_since: float, spinning: bool) -> dict[str, Any]:
         "status_counts": {str(k): v for k, v in s.status_counts.items()},
         "server_cpu_s": time.process_time() - cpu_since,
         "spinning": spinning,
+        "sleep_lateness_us": _late_us(),
     }
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    _measure_sleeps()
     emu = Emulator(args.sims, args.seed, faults=Faults(latency=args.latency_ms / 1000),
                    fast=True)
     loop = asyncio.get_running_loop()
@@ -88,6 +117,7 @@ async def _serve(args: argparse.Namespace) -> None:
             command, *rest = ((await lines.get()).split() or ["quit"])
             if command == "reset":
                 emu.stats.reset()
+                _lateness.clear()
                 cpu_since = time.process_time()
                 _answer({"ok": True})
             elif command == "stats":

@@ -2,16 +2,19 @@
 
 1. **Decoders** (in-process, no network): the same ``{"data": [...]}`` body decoded by
    ijson's C backend (``ijson.items(..., "data.item")``) and by `ListDecoder` (the
-   array splitter feeding orjson), fed 256 KiB chunks: records/s of decoding alone.
+   array splitter feeding orjson), fed 256 KiB chunks (what the session reads at a time)
+   and 16 KiB slices (what `api.cdr.internet` feeds it): records/s of decoding alone.
 2. **One huge answer** through ``api.cdr.internet`` (records into `InternetCdr`): a
    server process streams one answer of N records (1 GB at 5,000,000); the client
-   process reports records/s and its peak RSS. Next to it, today's whole-body decode
+   process reports records/s, its CPU µs per record (`process_time`: steadier than the
+   rate on a shared machine) and its peak RSS. Next to it, today's whole-body decode
    (``api.request`` + `structure_list`, `max_response_bytes` raised) at sizes it can hold.
 3. **Sync**: ``api.cdr.sync`` of 30 days x 5,000 SIMs from the emulator (own process)
    into a Parquet dataset, a DuckDB file and PostgreSQL (a throwaway cluster, when the
    binaries are there): records/s.
 
-Each measured run is a fresh client process (peak RSS is per process).
+Each measured run is a fresh client process (peak RSS is per process). ``BENCH_SDK_PATH``
+puts another copy of `simapi_async` first on the path (e.g. an older commit's, for an A/B).
 """
 
 from __future__ import annotations
@@ -75,13 +78,14 @@ def decoders(records: int) -> dict[str, Any]:
     started = time.perf_counter()
     count = sum(1 for _ in ijson.items(body, "data.item", use_float=True))
     out["ijson_c_rec_s"] = round(count / (time.perf_counter() - started))
-    started = time.perf_counter()
-    decoder = ListDecoder(loads)
-    count = 0
-    for i in range(0, len(body), chunk):
-        count += len(decoder.feed(body[i:i + chunk]))
-    count += len(decoder.close()["data"])
-    out["splitter_orjson_rec_s"] = round(count / (time.perf_counter() - started))
+    for key, size in (("splitter_orjson_rec_s", chunk), ("splitter_orjson_16k_rec_s", 16_384)):
+        started = time.perf_counter()
+        decoder = ListDecoder(loads)
+        count = 0
+        for i in range(0, len(body), size):
+            count += len(decoder.feed(body[i:i + size]))
+        count += len(decoder.close()["data"])
+        out[key] = round(count / (time.perf_counter() - started))
     return out
 
 
@@ -129,7 +133,7 @@ async def _client(mode: str, port: int, records: int) -> dict[str, Any]:
     limit = 1 << 40 if mode == "whole" else 32 << 20  # stream: the default 32 MiB stays
     async with sa.AsyncSession(url, token="bench", timeout=600,  # noqa: S106 - a stub server
                                max_response_bytes=limit) as api:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         count = volume = 0
         if mode == "stream":
             async for r in api.cdr.internet("2026-10-01", "2026-10-01"):
@@ -142,9 +146,11 @@ async def _client(mode: str, port: int, records: int) -> dict[str, Any]:
             count = len(got)
             volume = sum(r.volume_bytes or 0 for r in got)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     assert count == records, (count, records)
     return {"mode": mode, "records": count, "seconds": round(elapsed, 2),
-            "rec_s": round(count / elapsed), "rss_before_mb": rss0,
+            "rec_s": round(count / elapsed), "cpu_us_per_record": round(cpu / count * 1e6, 2),
+            "rss_before_mb": rss0,
             "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -225,6 +231,8 @@ def syncs(sims: int, days: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if os.environ.get("BENCH_SDK_PATH"):  # measure another copy of simapi_async (A/B)
+        sys.path.insert(0, os.environ["BENCH_SDK_PATH"])
     if args and args[0] == "_serve":
         asyncio.run(_serve(int(args[1])))
         return 0
@@ -236,25 +244,44 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(prog="python -m benchmarks.cdr_stream")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--records", type=int, default=None,
+                   help="records of the one huge streamed answer (5,000,000; --quick 500,000)")
+    p.add_argument("--skip", default="", help="comma-separated parts not to run: "
+                   "decoders, whole (the whole-body decodes and the smaller streamed answers), "
+                   "sync; a skipped part keeps its figures from the last results file")
     opts = p.parse_args(args)
-    huge_n = 500_000 if opts.quick else 5_000_000
+    skip = {x for x in opts.skip.split(",") if x}
+    huge_n = opts.records or (500_000 if opts.quick else 5_000_000)
     whole = (100_000, 250_000) if opts.quick else (100_000, 500_000, 1_000_000)
     sims, days = (1_000, 7) if opts.quick else (5_000, 30)
-    report: dict[str, Any] = {"decoders": decoders(200_000 if opts.quick else 1_000_000)}
+    from ._report import load_all, machine, markdown_path, render
+
+    folder = Path(__file__).parent / "results" / ("quick" if opts.quick else "")
+    path = folder / "cdr_stream.json"
+    last: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    report: dict[str, Any] = {"machine": {**machine(), "mode": "quick" if opts.quick else "full"}}
+    if skip:
+        report["machine"]["parts_kept_from_the_last_run"] = {
+            k: last.get("machine", {}).get("commit", "not recorded") for k in sorted(skip)}
+    report["decoders"] = (last.get("decoders") if "decoders" in skip
+                          else decoders(200_000 if opts.quick else 1_000_000))
     print(json.dumps(report["decoders"]), flush=True)
-    report["huge"] = []
-    for mode, n in [("stream", huge_n), *[("whole", n) for n in whole],
-                    *[("stream", n) for n in whole]]:
-        report["huge"].append(huge(mode, n))
-        print(json.dumps(report["huge"][-1]), flush=True)
-    report["sync"] = syncs(sims, days)
+    report["huge"] = [huge("stream", huge_n)]
+    print(json.dumps(report["huge"][-1]), flush=True)
+    if "whole" in skip:
+        report["huge"] += [x for x in last.get("huge", [])[1:]]
+    else:
+        for mode, n in [*[("whole", n) for n in whole], *[("stream", n) for n in whole]]:
+            report["huge"].append(huge(mode, n))
+            print(json.dumps(report["huge"][-1]), flush=True)
+    report["sync"] = last.get("sync", []) if "sync" in skip else syncs(sims, days)
     for line in report["sync"]:
         print(json.dumps(line), flush=True)
-    folder = Path(__file__).parent / "results" / ("quick" if opts.quick else "")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "cdr_stream.json").write_text(json.dumps(report, indent=1))
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    markdown_path(opts.quick).write_text(render(load_all(opts.quick),
+                                                "quick" if opts.quick else "full"))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

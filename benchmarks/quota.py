@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latencies", default="0,200", help="server latency, ms")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
+    from ._report import machine
+
+    measured = machine()  # the commit, the date and the load at the start
     rows = []
     for quota in (float(q) for q in args.quotas.split(",")):
         sims = max(2000, int(quota * args.seconds * 1.3))
@@ -178,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"(429 {ideal['share_429']:.2%}) | SDK/ideal {row['sdk_vs_ideal']:.3f}",
                       flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"seconds": args.seconds, "warmup": args.warmup,
-                                              "rows": rows}, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps({"machine": measured, "seconds": args.seconds,
+                                              "warmup": args.warmup, "rows": rows},
+                                             indent=2) + "\n")
     return 0
 
 

@@ -17,11 +17,15 @@ readers here (`_int`, `_text`, `_bool`, `_final`).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, Final, TypeVar
 
+import attrs
 from cattrs import Converter
 from cattrs.gen import make_dict_unstructure_fn, override
 
@@ -309,6 +313,140 @@ def structure_internet_cdr(d: Any, _: Any = InternetCdr) -> InternetCdr:
     )
 
 
+# --- CDR lists, column by column --------------------------------------------------------
+#
+# A CDR answer is thousands of records of one shape. `_cdr_columns` structures such a
+# list with the per-field work done for a whole column in C (`itemgetter`, `map`, `zip`,
+# `set` of types) instead of per record in Python (~1.6-1.8x less CPU a record:
+# `python -m benchmarks._cdr parts`). It gives exactly what `structure_internet_cdr`
+# gives, and None (the caller then runs the hook record by record, which raises the usual
+# errors) whenever the list is unusual: records with different keys, a type the hook
+# would convert or refuse, a null where the hook would fall back to another spelling, a
+# time `fromisoformat` does not take.
+
+#: The hook's spellings per field, in the order it tries them.
+_CDR_SPELLINGS: Final = (
+    ("number", "msisdn"),
+    ("started_at", "start", "date"),
+    ("ended_at", "end"),
+    ("volume_bytes", "volume", "bytes"),
+    ("upload_bytes", "upload"),
+    ("download_bytes", "download"),
+    ("apn",),
+    ("imsi",),
+    ("iccid",),
+)
+_NUMBER, _START, _END, _VOLUME, _UP, _DOWN = range(6)
+#: Lists shorter than this go through the hook (the columns' setup costs ~2 records).
+_COLUMNS_FROM: Final = 8
+_STR_OR_NONE: Final = frozenset((str, type(None)))
+_INT_OR_NONE: Final = frozenset((int, type(None)))
+_STR: Final = frozenset((str,))
+_DICT: Final = frozenset((dict,))
+_new: Final = object.__new__
+#: Setters of InternetCdr's slots, in the order of its fields (that of the hook's call);
+#: None if the class ever gets a validator, converter or post-init (then: its __init__).
+_CDR_SLOTS: Final = None if hasattr(InternetCdr, "__attrs_post_init__") or any(
+    a.validator is not None or a.converter is not None for a in attrs.fields(InternetCdr)
+) else tuple(getattr(InternetCdr, a.name).__set__ for a in attrs.fields(InternetCdr))
+
+
+class _CdrPlan:
+    """For one set of keys: which key each field is read from (or none), whether a null
+    there would make the hook look at another spelling (then a null means: use the hook),
+    and one getter of every key, the used ones first (a record without one of them has
+    other keys: the hook decides)."""
+
+    __slots__ = ("getter", "size", "strict", "used")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        used: list[int | None] = []
+        strict: list[bool] = []
+        order: list[str] = []
+        for spellings in _CDR_SPELLINGS:
+            present = [k for k in spellings if k in keys]
+            if present:
+                used.append(len(order))
+                order.append(present[0])
+            else:
+                used.append(None)
+            strict.append(len(present) > 1)
+        order += [k for k in keys if k not in order]
+        self.used = tuple(used)
+        self.strict = tuple(strict)
+        self.size = len(keys)
+        self.getter: Callable[[Any], tuple[Any, ...]] = itemgetter(*order)
+
+
+_plans: dict[tuple[str, ...], _CdrPlan] = {}
+
+
+def _cdr_plan(first: dict[str, Any]) -> _CdrPlan | None:
+    keys = tuple(first)
+    if len(keys) < 2:  # itemgetter of one key gives no tuple: the hook does it
+        return None
+    plan = _plans.get(keys)
+    if plan is None:
+        if len(_plans) > 64:  # a server with ever new shapes: keep few
+            _plans.clear()
+        plan = _plans[keys] = _CdrPlan(keys)
+    return plan
+
+
+def _cdr_columns(items: list[Any]) -> list[InternetCdr] | None:
+    """`structure_internet_cdr` over `items`, column by column; None: use the hook."""
+    if set(map(type, items)) != _DICT:
+        return None
+    plan = _cdr_plan(items[0])
+    if plan is None or set(map(len, items)) != {plan.size}:
+        return None
+    try:  # every record has the first one's keys (and as many): the same keys
+        columns = list(zip(*map(plan.getter, items), strict=True))
+    except KeyError:
+        return None
+    n = len(items)
+    nones = (None,) * n
+    got: list[Any] = []
+    for field, (index, strict) in enumerate(zip(plan.used, plan.strict, strict=True)):
+        if index is None:
+            got.append(nones)
+            continue
+        column = columns[index]
+        kinds = set(map(type, column))
+        if type(None) in kinds and strict:
+            return None  # the hook would read the next spelling for those
+        if field in (_START, _END):
+            if not kinds <= _STR_OR_NONE:
+                return None
+            try:
+                if kinds == _STR:
+                    column = tuple(map(datetime.fromisoformat, column))
+                else:
+                    column = tuple(None if v is None else datetime.fromisoformat(v)
+                                   for v in column)
+            except ValueError:  # blank (None to the hook) or wrong (its error)
+                return None
+        elif not kinds <= (_INT_OR_NONE if _VOLUME <= field <= _DOWN else _STR_OR_NONE):
+            return None  # bool, float, digit strings, ints for strings: the hook converts
+        got.append(column)
+    volume, up, down = got[_VOLUME], got[_UP], got[_DOWN]
+    if up is not nones and down is not nones:
+        if volume is nones:
+            got[_VOLUME] = tuple(u + d if u is not None and d is not None else None
+                                 for u, d in zip(up, down, strict=True))
+        elif None in volume:
+            return None
+    got.append(items)  # raw
+    if _CDR_SLOTS is None:
+        return list(map(InternetCdr, *got))
+    # What InternetCdr's own __init__ does (it has no validator, converter or post-init),
+    # one slot at a time over all records: 10 C calls a record instead of a Python frame.
+    models = list(map(_new, repeat(InternetCdr, n)))
+    for put, column in zip(_CDR_SLOTS, got, strict=True):
+        deque(map(put, models, column), 0)
+    return models
+
+
 def _nested(hook: _Hook, items: list[Any], where: str) -> list[Any]:
     """`hook` over `items`; an error is renamed ``where[i].field``."""
     try:
@@ -376,6 +514,10 @@ def structure_list(
     ``items[0]`` in the answer, for items decoded a part at a time).
     """
     hook = converter.get_structure_hook(cls)
+    if hook is structure_internet_cdr and len(items) >= _COLUMNS_FROM:
+        models = _cdr_columns(items)
+        if models is not None:
+            return models  # type: ignore[return-value]
     try:
         return [hook(x, cls) for x in items]
     except ResponseFormatError as exc:

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from typing import Any, Final
 
 from .._config import DEFAULT_MAX_RESPONSE_BYTES
@@ -46,6 +46,10 @@ SORT_BUFFER: Final = 20_000
 _AHEAD: Final = 4
 #: Page 1 is kept (to tell a repeated page) only up to this many records.
 _KEEP_FOR_REPEATS: Final = 10_000
+#: A chunk of the body is decoded, structured and handed on this many bytes at a time
+#: (about 50 records): the records are still in the CPU's cache when they become models
+#: and when the consumer gets them (a whole 256 KiB chunk at a time was slower).
+_SLICE: Final = 16_384
 
 
 class _Feed:
@@ -260,17 +264,20 @@ class CdrResource(Resource):
                 async for chunk in chunks:
                     if counter is not None:
                         counter[0] += len(chunk)
-                    items = decoder.feed(chunk)
-                    if not items:
-                        continue
-                    got = structure_list(items, InternetCdr, where=decoder.where, start=seen)
-                    seen += len(got)
-                    if page == 1:
-                        await feed.put(got)
-                    if kept is not None:
-                        kept.extend(got)
-                        if page == 1 and len(kept) > _KEEP_FOR_REPEATS:
-                            kept = None  # too big to compare: no server pages that much
+                    step = _SLICE if decoder.streaming else max(1, len(chunk))  # whole: at once
+                    for at in range(0, len(chunk), step):
+                        items = decoder.feed(chunk[at:at + step])
+                        if not items:
+                            continue
+                        got = structure_list(items, InternetCdr, where=decoder.where,
+                                             start=seen)
+                        seen += len(got)
+                        if page == 1:
+                            await feed.put(got)
+                        if kept is not None:
+                            kept.extend(got)
+                            if page == 1 and len(kept) > _KEEP_FOR_REPEATS:
+                                kept = None  # too big to compare: no server pages that much
                 body = decoder.close()
             items, info = unwrap_list(body)
             got = structure_list(items, InternetCdr, where=info.where, body=body, start=seen)
@@ -347,16 +354,32 @@ def _units(
 
 
 _by_start = attrgetter("started_at")
+_zone = attrgetter("tzinfo")
+_in_utc = methodcaller("astimezone", dt.UTC)
 
 
 def _merged(parts: list[list[InternetCdr] | None]) -> list[InternetCdr]:
-    """One window's records, sorted by `started_at` (stable; records without one last)."""
+    """One window's records, sorted by `started_at` (stable; records without one last).
+
+    Aware times are compared in UTC: two aware datetimes of distinct `tzinfo` objects
+    (every parsed ``+03:00`` has its own) compare through a subtraction, far slower than
+    two of the same one, so the keys are the times moved to UTC, once a record.
+    """
     records = [r for part in parts if part for r in part] if len(parts) > 1 else parts[0] or []
+    starts = list(map(_by_start, records))
     try:
-        records.sort(key=_by_start)
-    except TypeError:  # a missing start, or naive and aware times mixed
+        zones = set(map(_zone, starts))
+    except AttributeError:  # a missing start
+        zones = set()
+    if zones and None not in zones:  # all aware: the order of comparing them as they are
+        keys = list(map(_in_utc, starts))
+    elif zones == {None}:  # all naive
+        keys = starts
+    else:  # naive and aware times mixed, or a missing start
         records.sort(key=_robust_start)
-    return records
+        return records
+    order = sorted(range(len(records)), key=keys.__getitem__)  # stable, as list.sort
+    return list(map(records.__getitem__, order))
 
 
 _UTC_MIN: Final = dt.datetime.min

@@ -281,3 +281,40 @@ async def test_records_are_internet_cdr_models(fake, cdr):
     got = [r async for r in cdr.internet("2024-03-01", "2024-03-01")]
     assert got == [InternetCdr(number="79181111111", started_at=dt.datetime(2024, 3, 1),
                                volume_bytes=3, upload_bytes=1, download_bytes=2, apn="m2m")]
+
+
+def _sorted_as_before(records: list[InternetCdr]) -> list[InternetCdr]:
+    """The window order as first written: sort by started_at, on a TypeError by UTC."""
+    from simapi_async.resources.cdr import _robust_start
+
+    out = list(records)
+    try:
+        out.sort(key=lambda r: r.started_at)
+    except TypeError:
+        out.sort(key=_robust_start)
+    return out
+
+
+@pytest.mark.parametrize("kinds", ["aware", "naive", "mixed", "with_none", "utc_only"])
+def test_a_window_sorts_as_comparing_its_times_does(kinds):
+    """Sorting a window by UTC keys gives the order (ties kept) of comparing the times."""
+    import random
+
+    from simapi_async.resources.cdr import _merged
+
+    rng = random.Random(kinds)
+    records = []
+    for i in range(400):
+        t = dt.datetime(2026, 10, 1) + dt.timedelta(minutes=rng.randrange(300))
+        offset = dt.timedelta(hours=rng.choice((-5, 0, 3, 3, 3)))
+        kind = {"aware": "a", "naive": "n", "utc_only": "u"}.get(
+            kinds, rng.choice("anN" if kinds == "with_none" else "an"))
+        if kind == "a":
+            start = (t + offset).replace(tzinfo=dt.timezone(offset))  # a tzinfo object each
+        elif kind == "u":
+            start = t.replace(tzinfo=dt.UTC)
+        else:
+            start = None if kind == "N" else t
+        records.append(InternetCdr(number=str(i), started_at=start))
+    got = _merged([list(records)])
+    assert [r.number for r in got] == [r.number for r in _sorted_as_before(records)]

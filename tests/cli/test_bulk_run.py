@@ -177,7 +177,12 @@ def test_a_burst_of_429s_does_not_stall_the_run(invoke: Invoke, tmp_path: Path) 
                         env=env_for(emu))
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
-        assert (data["succeeded"], data["retries"]) == (80, 25)
+        assert data["succeeded"] == 80
+        # Each 429 cost one more request (resent by the session's retry or, when it came
+        # back to the engine, by the run's requeue: which one is a matter of timing), plus
+        # one listing for the identifiers; nothing failed.
+        assert data["requests"] == 80 + 25 + 1
+        assert data["retries"] <= 25
         assert emu.stats.injected["429"] == 25
 
 

@@ -500,7 +500,9 @@ def _fleet(r: dict[str, Any]) -> list[str]:
             kk = sorted({x["processes"] for x in many_alone})
             text += (" The difference is the start: alone, K processes each find the quota by "
                      f"running into it ({_span([x['share_429_warmup'] for x in many_alone])} % "
-                     f"429s in the first {r['warmup']:g} s at K={kk[0]}-{kk[-1]}); shared, the "
+                     f"429s in the first {r['warmup']:g} s at K="
+                     + (f"{kk[0]}" if len(kk) == 1 else f"{kk[0]}-{kk[-1]}")
+                     + "); shared, the "
                      "first rate learned holds for all "
                      f"({_span([x['share_429_warmup'] for x in shared_rows])} %")
             if first["share_429_warmup"] > 0:

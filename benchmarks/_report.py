@@ -20,7 +20,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ORDER = ("throughput", "latency", "memory", "connections", "cdr", "profile", "cdr_stream",
-         "quota")
+         "quota", "fleet", "ledger")
 
 
 def commit() -> str:
@@ -127,8 +127,8 @@ def render(results: dict[str, dict[str, Any]], mode: str) -> str:
         for line in _verdicts(found):
             targets.append(line.replace("| ", f"| {name}: ", 1))
     if targets:
-        out += ["## Targets (issue 7; issue 14 for the tuned raw loop and quota; issue 16 for "
-                "cdr_stream)", "", "| target | measured | wanted | holds |",
+        out += ["## Targets (issue 7; issue 14 for the tuned raw loop and quota; issue 15 for "
+                "fleet; issue 16 for cdr_stream)", "", "| target | measured | wanted | holds |",
                 "|---|---|---|---|", *targets, ""]
     for name in ORDER:
         if name in results:
@@ -391,9 +391,234 @@ def _quota(r: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _renewal_s(token_ttl: float) -> float:
+    """How long a token is used: the SDK renews it 60 s or a tenth of its lifetime before
+    it ends, the shorter (`_auth`)."""
+    return token_ttl - min(60.0, token_ttl / 10)
+
+
+def _fleet_logins_allowed(r: dict[str, Any]) -> int:
+    """One login per token lifetime among all processes: the first, then one per renewal."""
+    return 1 + int(r["seconds"] // _renewal_s(r["token_ttl"]))
+
+
+def _fleet_targets(r: dict[str, Any]) -> dict[str, Any]:
+    """Issue 15, in every shared row: >= 0.95 Q filled, <= 1 % 429s after the warm-up, one
+    login per token lifetime."""
+    shared = [x for x in r.get("rows", []) if x["shared"]]
+    if not shared:
+        return {}
+    allowed = _fleet_logins_allowed(r)
+    n = len(shared)
+    filled = min(x["filled"] for x in shared)
+    late = max(x["share_429"] for x in shared)
+    logins = max(x["logins"] for x in shared)
+    return {
+        f"shared: filled >= 0.95 Q (worst of {n} rows)": {
+            "value": round(filled, 4), "target": ">= 0.95", "holds": filled >= 0.95},
+        f"shared: 429s after the warm-up <= 1% (worst of {n} rows)": {
+            "value": round(late, 4), "target": "<= 0.01", "holds": late <= 0.01},
+        f"shared: logins <= one per token lifetime ({r['token_ttl']:g} s tokens, "
+        f"{r['seconds']:g} s; most of {n} rows)": {
+            "value": logins, "target": f"<= {allowed}", "holds": logins <= allowed},
+    }
+
+
+def _ks(ks: list[int]) -> str:
+    """1, 2 and 4."""
+    text = [str(k) for k in ks]
+    return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
+
+
+def _percent(x: float) -> str:
+    """A share in percent, two figures at most: "0", "6.5", "21"."""
+    x *= 100
+    return "0" if x == 0 else f"{x:.1f}" if round(x, 1) < 10 else f"{x:.0f}"
+
+
+def _span(values: list[float]) -> str:
+    """A share or a range of shares in percent: "6.5", "1.4-21", "0-6.5"."""
+    lo, hi = _percent(min(values)), _percent(max(values))
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def _fleet(r: dict[str, Any]) -> list[str]:
+    rows = r.get("rows", [])
+    m = r.get("machine") or {}
+    pairs: dict[tuple[float, int], dict[bool, dict[str, Any]]] = {}
+    for x in rows:
+        pairs.setdefault((x["quota"], x["processes"]), {})[x["shared"]] = x
+    filled_over = any(x["filled"] > 1.0 for x in rows)
+    out = ["## Fleet (issue 15; `python -m benchmarks.fleet`)", "",
+           f"Measured on commit {m.get('commit', 'not recorded')}, {m.get('date', '?')}, "
+           f"{r['seconds']:g} s runs, the first {r['warmup']:g} s counted apart (warm-up); "
+           f"the emulator (`--rate-limit Q`, token bucket of one second's worth, tokens living "
+           f"{r['token_ttl']:g} s) in its own process, a throwaway `redis-server`, K client "
+           f"processes started at once, each one `AsyncSession` with {r['concurrency']} tasks "
+           "making single calls (`api.sims.get`), not told Q. Shared: `redis_url=` (quota and "
+           "login through Redis); alone: the same without it. Filled: `200` answers/s ÷ Q "
+           "after the warm-up, from the emulator's counters"
+           + (" (completions of requests in flight at the window's start put a few rows a "
+              "little above 1.0)" if filled_over else "") + ".", ""]
+    if r.get("notes"):
+        out += [r["notes"], ""]
+
+    def both(key: str, fmt: str) -> str:
+        return " / ".join(format(side[key], fmt) if side else "-"
+                          for side in (sides.get(True), sides.get(False)))
+
+    out += [f"| Q (req/s) | K | filled, shared | filled, alone | 429s after warm-up, shared / "
+            f"alone | 429s in the warm-up, shared / alone | logins in {r['seconds']:g} s, "
+            "shared / alone | failed calls, shared / alone |",
+            "|---|---|---|---|---|---|---|---|"]
+    for (q, k), sides in pairs.items():
+        shared, alone = sides.get(True), sides.get(False)
+        out.append(f"| {q:g} | {k} | {format(shared['filled'], '.3f') if shared else '-'} | "
+                   f"{format(alone['filled'], '.3f') if alone else '-'} | "
+                   f"{both('share_429', '.1%')} | {both('share_429_warmup', '.1%')} | "
+                   f"**{shared['logins'] if shared else '-'}** / "
+                   f"{alone['logins'] if alone else '-'} | {both('failed', 'd')} |")
+    out += [""]
+    shared_rows = [x for x in rows if x["shared"]]
+    alone_rows = [x for x in rows if not x["shared"]]
+    bullets = []
+    if shared_rows and alone_rows:
+        s_logins = sorted({x["logins"] for x in shared_rows})
+        a_logins = sorted({x["logins"] for x in alone_rows if x["processes"] > 1})
+        ks = sorted({x["processes"] for x in shared_rows})
+        bullets.append(
+            f"Logins: one per token lifetime among all K processes when shared "
+            f"({', '.join(map(str, s_logins))} in {r['seconds']:g} s with {r['token_ttl']:g} s "
+            f"tokens renewed a tenth early, for K = {_ks(ks)}), K per lifetime alone"
+            + (f" ({', '.join(map(str, a_logins))})" if a_logins else "") + ".")
+        many_alone = [x for x in alone_rows if x["processes"] > 1]
+        first = max(shared_rows, key=lambda x: x["share_429_warmup"])
+        text = ("The quota is filled either way at steady state: without sharing, each "
+                "process's own learner (issue 14) settles at about Q/K (Remaining is the "
+                "account's, so each sees the others' consumption as a slower refill).")
+        if many_alone:
+            kk = sorted({x["processes"] for x in many_alone})
+            text += (" The difference is the start: alone, K processes each find the quota by "
+                     f"running into it ({_span([x['share_429_warmup'] for x in many_alone])} % "
+                     f"429s in the first {r['warmup']:g} s at K="
+                     + (f"{kk[0]}" if len(kk) == 1 else f"{kk[0]}-{kk[-1]}")
+                     + "); shared, the "
+                     "first rate learned holds for all "
+                     f"({_span([x['share_429_warmup'] for x in shared_rows])} %")
+            if first["share_429_warmup"] > 0:
+                text += (f": at Q={first['quota']:g}, K={first['processes']} the first "
+                         f"{first['processes'] * r['concurrency']} calls go out before "
+                         "anything is known, against a bucket of a second's worth of the "
+                         "quota")
+            text += ")."
+        failed = [x for x in alone_rows if x["failed"]]
+        for x in failed:
+            kinds: dict[str, int] = {}
+            for f in x.get("failures", []):
+                for kind, n in f.items():
+                    kinds[kind] = kinds.get(kind, 0) + n
+            text += (f" The {x['failed']} failed calls alone at Q={x['quota']:g}, "
+                     f"K={x['processes']} are " + ", ".join(f"`{kind}`s" for kind in kinds)
+                     + (" (retries used up; a run's calls only fail like that while the quota "
+                        "is being found)." if set(kinds) == {"RateLimitError"} else "."))
+        bullets.append(text)
+    targets = _fleet_targets(r)
+    if targets:
+        allowed = _fleet_logins_allowed(r)
+        held = all(t["holds"] for t in targets.values())
+        bullets.append("Target of issue 15 (≥ 0.95 Q in all, ≤ 1 % 429s at steady state, one "
+                       f"login per token lifetime, i.e. ≤ {allowed} in {r['seconds']:g} s): "
+                       + ("met in every shared row." if held else "**not met** in every "
+                          "shared row (see Targets)."))
+    if r.get("history"):
+        bullets.append(r["history"])
+    return [*out, *(f"- {b}" for b in bullets), ""]
+
+
+def _ledger_once(x: dict[str, Any]) -> tuple[bool, str]:
+    """Exactly once: one final result per target; no repeated non-idempotent write."""
+    n = x["targets"]
+    idempotent = x["op"] not in ("send_sms", "add_small_packet")
+    applied, repeated = x.get("writes_applied"), x.get("writes_repeated")
+    if x.get("mode") == "ledger":
+        outcomes = x.get("outcomes", {})
+        ok, unknown = outcomes.get("ok", 0), outcomes.get("unknown", 0)
+        holds = (x.get("ledger_rows") == n and x.get("ledger_numbers") == n
+                 and x.get("ledger_not_final") == 0 and sum(outcomes.values()) == n)
+        text = (f"{x.get('ledger_rows', 0):,} rows for {x.get('ledger_numbers', 0):,} numbers, "
+                f"{x.get('ledger_not_final', 0):,} not final")
+    else:
+        ok, unknown = x.get("ok", 0), 0
+        holds = ok == n
+        text = f"{ok:,} succeeded"
+    if applied is None:
+        return holds, text + "; writes at the emulator not recorded"
+    if idempotent:
+        text += f"; {applied:,} writes applied" + (
+            f" ({repeated:,} repeated after the takeover: idempotent, harmless)" if repeated
+            else ", none repeated")
+    else:
+        holds = holds and repeated == 0 and ok <= applied <= ok + unknown
+        text += (f"; {applied:,} applied, {repeated:,} numbers with a second one"
+                 + (f" ({applied - ok:,} of the {unknown:,} unknown had reached the emulator)"
+                    if unknown else ""))
+    return holds, text
+
+
+def _ledger(r: dict[str, Any]) -> list[str]:
+    parts = r.get("parts", {})
+    out = ["## Ledger (issue 15; `python -m benchmarks.ledger --all`)", ""]
+    led = next((x for x in parts.values() if x.get("mode") == "ledger"), None)
+    if led:
+        out += [f"{led['targets']:,} targets over {led['workers']} `simapi bulk worker` "
+                "processes on one PostgreSQL ledger (a throwaway cluster; the run loaded by "
+                "COPY), the emulator (`--fast`) in its own process; once a quarter of the "
+                "targets is final the first worker is SIGKILLed and a fresh one started "
+                f"(leases of {led['lease_s']:g} s). Reclaimed: from the kill until every chunk "
+                "the killed worker held has another owner or is done. The baseline: the same "
+                f"targets as {led['workers']} `simapi bulk OP FILE --shard i/N --journal …` "
+                "processes (file journals, no kill). Exactly once: every target one final "
+                "result in the ledger, and from the emulator's counters how often each write "
+                "was applied (`send_sms`: no number may get two SMS).", ""]
+    kept = (r.get("machine") or {}).get("parts_kept_from_the_last_run")
+    if kept:
+        out += ["Parts not re-run, kept from the previous results file: "
+                + ", ".join(f"{part} (commit {c})" for part, c in kept.items()) + ".", ""]
+    if r.get("notes"):
+        out += [r["notes"], ""]
+    out += ["| part | targets | processes | seconds | targets/s | reclaimed after the SIGKILL "
+            "| outcomes | exactly once | commit, date |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, x in parts.items():
+        holds, text = _ledger_once(x)
+        outcomes = x.get("outcomes") or {"ok": x.get("ok", 0)}
+        reclaim = (f"{x['reclaim_after_kill_s']:g} s ({x['killed_held_chunks']} chunk"
+                   f"{'s' if x['killed_held_chunks'] != 1 else ''})"
+                   if "reclaim_after_kill_s" in x else "no kill")
+        procs = (f"{x['workers']} + 1 fresh" if "reclaim_after_kill_s" in x
+                 else str(x["workers"]))
+        out.append(f"| {name} | {x['targets']:,} | {procs} | {x['run_wall_s']:g} | "
+                   f"{_f(x['throughput_per_s'])} | {reclaim} | "
+                   + ", ".join(f"{k} {v:,}" for k, v in outcomes.items())
+                   + f" | {'**yes**' if holds else '**no**'}: {text} | "
+                   f"`{x.get('commit', 'not recorded')}`, {x.get('date', '?')} |")
+    out += [""]
+    block, base = parts.get("ledger block"), parts.get("shards block")
+    if block and base:
+        out += [f"Ledger ÷ shards (`block`, {block['targets']:,} targets): "
+                f"{block['throughput_per_s'] / base['throughput_per_s']:.2f} of the shards' "
+                "targets/s, with a worker killed and its chunk taken over.", ""]
+    sms = parts.get("ledger send_sms")
+    if sms:
+        unknown = sms.get("outcomes", {}).get("unknown", 0)
+        out += [f"`send_sms`: {unknown:,} of {sms['targets']:,} targets `unknown` (started by "
+                "the killed worker: never sent again; `retry_unknown` hands them out once "
+                "more).", ""]
+    return out
+
+
 SECTIONS = {"throughput": _throughput, "latency": _latency, "memory": _memory,
             "connections": _connections, "cdr": _cdr, "profile": _profile,
-            "cdr_stream": _cdr_stream, "quota": _quota}
+            "cdr_stream": _cdr_stream, "quota": _quota, "fleet": _fleet, "ledger": _ledger}
 def _cdr_targets(r: dict[str, Any]) -> dict[str, Any]:
     """Issue 7's 150,000 records/s, on `api.cdr.internet` itself when the run measured it
     (older runs: one page decoded whole and structured)."""
@@ -405,8 +630,8 @@ def _cdr_targets(r: dict[str, Any]) -> dict[str, Any]:
 
 
 DERIVED_TARGETS = {"cdr_stream": _cdr_stream_targets, "quota": _quota_targets,
-                   "cdr": _cdr_targets}
+                   "cdr": _cdr_targets, "fleet": _fleet_targets}
 TITLES = {"throughput": "1. Throughput", "latency": "2. Latency hiding",
           "memory": "3. Memory scaling", "connections": "4. TCP connections",
           "cdr": "5. CDR ingestion", "profile": "Profile", "cdr_stream": "CDR at any size, sync",
-          "quota": "Quota"}
+          "quota": "Quota", "fleet": "Fleet", "ledger": "Ledger"}

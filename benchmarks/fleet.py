@@ -2,7 +2,7 @@
 the shared quota and login (Redis).
 
     python -m benchmarks.fleet [--seconds 20] [--warmup 5] [--quotas 50,200]
-                               [--processes 1,2,4] [--out benchmarks/results/fleet.json]
+                               [--processes 1,2,4] [--out FILE]
 
 For each quota Q (the emulator's token bucket, `--rate-limit Q`, tokens living
 `--token-ttl` seconds, in its own process) and K, K client processes start at once, each
@@ -11,6 +11,9 @@ with one `AsyncSession` (`redis_url=` a throwaway `redis-server`, or none) and
 passed. From the emulator's own counters (``GET /_emulator/stats``), after the first
 `--warmup` seconds: answered requests/s ÷ Q (the share of the quota filled), the share
 of `429` answers; logins over the whole run; next to the same K without sharing.
+
+The rows go to `results/fleet.json` (`_report.save`: the machine, the commit and the load
+at the start), or to `--out FILE`, and `RESULTS.md` is re-rendered (section "Fleet").
 """
 
 from __future__ import annotations
@@ -122,10 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--token-ttl", type=float, default=5.0)
     parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "fleet.json"))
+    parser.add_argument("--out", default=None,
+                        help="write the JSON here instead of results/fleet.json")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.fleet._servers import RedisServer, find_redis
+
+    from . import _report
+
+    measured = {**_report.machine(), "mode": "full"}  # the commit, the date, the load
 
     binary = find_redis()
     if binary is None:
@@ -158,11 +166,16 @@ def main(argv: list[str] | None = None) -> int:
                               f"failures {row['failures']}", flush=True)
     finally:
         redis.close()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
-        "token_ttl": args.token_ttl, "cpus": os.cpu_count(), "rows": rows}, indent=1) + "\n")
+    data = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
+            "token_ttl": args.token_ttl, "cpus": os.cpu_count(), "rows": rows}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"machine": measured, **data}, indent=1,
+                                             default=str) + "\n")
+    else:
+        print(f"-> {_report.save('fleet', data, measured)}", flush=True)
+        _report.markdown_path(False).write_text(_report.render(_report.load_all(), "full"))
     return 0
 
 

@@ -12,6 +12,18 @@ and throughput, the time from the kill to the moment every chunk the killed work
 has another owner (or is done), and the outcomes in the ledger. `--shards` runs the
 same targets as N `simapi bulk OP FILE --shard i/N --journal …` processes instead (no
 kill): the baseline a ledger run is compared with.
+
+Exactly once: every target has one row in the ledger and it is final, and the emulator's
+counters (``GET /_emulator/stats``) say how often each write was applied: under
+`send_sms` no number may have got two SMS (`block` sets a state: a target the killed
+worker had sent is sent again, harmless, and counted as a repeated write).
+
+    python -m benchmarks.ledger --all [--targets N]   # ledger block, shards block,
+                                                      # ledger send_sms, in a row
+
+Each part's figures are merged into `results/ledger.json` (`_report.save`: the machine,
+the commit; a part not re-run keeps its figures and its commit from the last file) and
+`RESULTS.md` is re-rendered (section "Ledger").
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -64,7 +77,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                "SIMAPI_PASSWORD": "demo-password", "SIMAPI_LEDGER_URL": url,
                "PYTHONPATH": os.pathsep.join(sys.path)}
         if args.shards:
-            return await shards(args, env, targets)
+            return {**await shards(args, env, targets), **_applied(base_url, args.op)}
 
         async def worker(name: str) -> asyncio.subprocess.Process:
             return await asyncio.create_subprocess_exec(
@@ -93,13 +106,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         wall = time.monotonic() - t1
         rows = await conn.fetch("SELECT outcome, count(*) AS n FROM simapi_targets "
                                 "WHERE run = $1 GROUP BY outcome", run)
+        ledger_rows = await conn.fetchrow(
+            "SELECT count(*) AS rows, count(DISTINCT number) AS numbers, "
+            "count(*) FILTER (WHERE state <> 'done') AS not_final "
+            "FROM simapi_targets WHERE run = $1", run)
         await conn.close()
         outcomes = Counter({r["outcome"]: int(r["n"]) for r in rows})
-        return {"op": args.op, "targets": args.targets, "workers": args.workers,
-                "lease_s": args.lease, "load_s": round(load, 2), "run_wall_s": round(wall, 2),
-                "throughput_per_s": round(args.targets / wall),
+        return {"mode": "ledger", "op": args.op, "targets": args.targets,
+                "workers": args.workers, "lease_s": args.lease, "load_s": round(load, 2),
+                "run_wall_s": round(wall, 2), "throughput_per_s": round(args.targets / wall),
                 "killed_held_chunks": held, "reclaim_after_kill_s": round(reclaimed, 2),
-                "outcomes": dict(outcomes)}
+                "outcomes": dict(outcomes),
+                "ledger_rows": int(ledger_rows["rows"]),
+                "ledger_numbers": int(ledger_rows["numbers"]),
+                "ledger_not_final": int(ledger_rows["not_final"]),
+                **_applied(base_url, args.op)}
     finally:
         emu.terminate()
         emu.wait(timeout=30)
@@ -134,12 +155,60 @@ async def shards(args: argparse.Namespace, env: dict[str, str], targets: list[An
             "throughput_per_s": round(args.targets / wall), "ok": ok}
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _applied(base_url: str, op: str) -> dict[str, Any]:
+    """How often the emulator applied `op`: in all, and repeated on a number."""
+    with urllib.request.urlopen(f"{base_url.rstrip('/')}/_emulator/stats", timeout=10) as resp:  # noqa: S310
+        stats = json.loads(resp.read())
+    return {"writes_applied": int(stats["writes"].get(op, 0)),
+            "writes_repeated": int(stats["duplicated_writes"].get(op, 0))}
+
+
+def part_name(args: argparse.Namespace) -> str:
+    """The key of a part in `results/ledger.json`: "ledger block", "shards send_sms", ..."""
+    return f"{'shards' if args.shards else 'ledger'} {args.op}"
+
+
+#: What `--all` runs, in this order: the ledger, its baseline, the non-idempotent case.
+ALL = (("block", False), ("block", True), ("send_sms", False))
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ledger",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--op", default="block", choices=("block", "send_sms"))
     parser.add_argument("--shards", action="store_true",
                         help="N processes with --shard i/N and file journals instead")
-    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
+    parser.add_argument("--all", action="store_true",
+                        help="ledger block, shards block and ledger send_sms in a row")
+    args = parser.parse_args(argv)
+    from . import _report
+
+    meta = {**_report.machine(), "mode": "full"}
+    path = _report.RESULTS / "ledger.json"
+    last: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    parts: dict[str, Any] = dict(last.get("parts", {}))
+    kept = {k: x.get("commit", "not recorded") for k, x in parts.items()}
+    for op, sharded in (ALL if args.all else ((args.op, args.shards),)):
+        one = argparse.Namespace(**{**vars(args), "op": op, "shards": sharded})
+        started = _report.machine()
+        part = asyncio.run(main(one))
+        part.update(commit=started["commit"], date=started["date"],
+                    load_average_at_start=started["load_average_at_start"])
+        print(json.dumps(part, indent=2), flush=True)
+        parts[part_name(one)] = part
+        kept.pop(part_name(one), None)
+    if kept:
+        meta["parts_kept_from_the_last_run"] = kept
+    order = [f"{'shards' if s else 'ledger'} {op}" for op, s in ALL]
+    parts = {k: parts[k] for k in [*(k for k in order if k in parts),
+                                   *sorted(k for k in parts if k not in order)]}
+    _report.save("ledger", {"parts": parts}, meta)
+    _report.markdown_path(False).write_text(_report.render(_report.load_all(), "full"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -75,8 +75,9 @@ class ListDecoder:
         """True once the item array was found (items come out before `close()`)."""
         return self._mode == "items"
 
-    def feed(self, chunk: bytes) -> list[Any]:
-        """Take the next bytes of the body; return the items completed by them."""
+    def feed(self, chunk: bytes | memoryview) -> list[Any]:
+        """Take the next bytes of the body (a `memoryview` slice too: it is copied once,
+        here); return the items completed by them."""
         self._size += len(chunk)
         self._buf += chunk
         if self._mode == "head":
@@ -106,23 +107,29 @@ class ListDecoder:
             raise ResponseFormatError(f"the answer is not JSON: {shown!r}") from None
 
     def _cut(self) -> list[Any]:
-        buf = self._buf.lstrip(_WS)
-        if buf[:1] == b",":
-            buf = buf[1:]
-        end = len(buf)
+        buf = self._buf
+        size = len(buf)
+        # Where the first item starts (past whitespace and a comma), found without copying
+        # the buffer (`lstrip` gives `buf` itself when there is nothing to strip).
+        start = size - len(buf.lstrip(_WS))
+        if buf[start:start + 1] == b",":
+            start += 1
+        end = size
         for _ in range(_TRIES):
-            end = buf.rfind(b"}", 0, end)
+            end = buf.rfind(b"}", start, end)
             if end < 0:
                 break
+            with memoryview(buf) as view:  # one copy of the items' bytes, not three
+                text = b"".join((b"[", view[start:end + 1], b"]"))
             try:
-                items = self._loads(b"[" + buf[:end + 1] + b"]")
+                items = self._loads(text)
             except (ValueError, RecursionError):
                 continue
             self._buf = buf[end + 1:]
             if len(self._buf) > self._max_item:
                 self._too_big()
             return items if type(items) is list else []
-        self._buf = buf
+        buf = self._buf = buf[start:]
         if len(buf) > self._max_item:  # no item ends in it: one item is that big
             self._too_big()
         return []

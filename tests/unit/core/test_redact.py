@@ -37,9 +37,12 @@ def test_a_stand_in_cause_never_holds_the_secret(secret: str) -> None:
     cause = safe_cause(TimeoutError(f"Connection timeout to host {url}"), [secret])
     assert isinstance(cause, ScrubbedCause)
     assert cause.type_name == scrub("builtins.TimeoutError", [secret])  # "Erro" goes too
+    shown = repr(cause)
+    assert shown.startswith("ScrubbedCause(")
+    shown = shown.removeprefix("ScrubbedCause(")  # a secret may spell the class name
     for form in spellings(secret):
         assert form not in str(cause)
-        assert form not in repr(cause)
+        assert form not in shown
 
 
 def test_percent_escapes_are_matched_in_either_case() -> None:

@@ -76,7 +76,27 @@ def find_redis() -> str | None:
     return shutil.which("redis-server")
 
 
-class RedisServer:
+class _Server:
+    """What both servers do alike: a restart keeps the data directory, close removes it."""
+
+    dir: Path
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer(_Server):
     """A `redis-server` on 127.0.0.1 with no persistence (a restart empties it)."""
 
     def __init__(self, binary: str) -> None:
@@ -105,14 +125,6 @@ class RedisServer:
         _stop(self.proc, signal.SIGTERM)
         self.proc = None
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 def find_postgres() -> str | None:
     """The directory holding `initdb` and `postgres` (PATH first, then Debian's), or None."""
@@ -136,7 +148,7 @@ def _server_user() -> str | None:
     raise RuntimeError("running as root and neither a 'postgres' nor a 'nobody' user exists")
 
 
-class PostgresServer:
+class PostgresServer(_Server):
     """A PostgreSQL cluster of its own: superuser `simapi`, trust auth on 127.0.0.1."""
 
     USER = "simapi"
@@ -216,11 +228,3 @@ class PostgresServer:
         """Fast shutdown (SIGINT: disconnects clients, keeps the data)."""
         _stop(self.proc, signal.SIGINT)
         self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -14,6 +14,7 @@ from .. import _instrumentation
 from .._exceptions import InvalidInputError
 from ._canary import CanaryRun, check_canary
 from ._engine import BulkRun, ResultHook
+from ._journal_protocol import is_ledger_url
 from ._operations import OPERATIONS, make_operation
 from ._plan import BulkPlan, make_plan
 from ._report import BulkProgress, BulkReport, ItemResult
@@ -117,7 +118,7 @@ class BulkResource:
         on_canary = options.pop("on_canary", None)
         if canary is None:
             return BulkRun(self._api, operation, targets, **options)
-        if targets is None or _is_ledger(options.get("journal")):
+        if targets is None or is_ledger_url(options.get("journal")):
             # The canary counts what is done from the file journal, and its second part
             # reads the same input: a ledger run is shared out by the ledger instead.
             raise InvalidInputError("canary", canary, "does not go with a ledger run "
@@ -147,7 +148,7 @@ class BulkResource:
         is a resumable run with its own journal (`undo_journal=`, default
         ``NAME.undo.jsonl``); `date=` for a `change_packet` undo; other options as for
         any run."""
-        if _is_ledger(journal):
+        if is_ledger_url(journal):
             from ..fleet._errors import redact_dsn
 
             raise InvalidInputError("journal", redact_dsn(str(journal)), "undo reads a file "
@@ -162,8 +163,6 @@ class BulkResource:
 
         >>> await api.bulk.join(journal="postgresql://u@db/fleet", run="block-night")
         """
-        from ._journal_protocol import is_ledger_url
-
         if not is_ledger_url(journal):
             raise InvalidInputError("journal", journal, "join needs a postgresql:// ledger URL")
         from ..fleet._ledger_journal import read_run  # only now: needs asyncpg
@@ -238,12 +237,6 @@ def _trace_targets(kwargs: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise InvalidInputError("trace_targets", value, "must be a bool")
     return value
-
-
-def _is_ledger(journal: object) -> bool:
-    from ._journal_protocol import is_ledger_url
-
-    return isinstance(journal, str) and is_ledger_url(journal)
 
 
 class _LiveReport:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import repeat
-from operator import itemgetter
+from operator import is_, itemgetter
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -346,9 +346,38 @@ _DICT: Final = frozenset((dict,))
 _new: Final = object.__new__
 #: Setters of InternetCdr's slots, in the order of its fields (that of the hook's call);
 #: None if the class ever gets a validator, converter or post-init (then: its __init__).
+#: (A bound ``slot.__set__`` is the cheapest C path measured: ~58 ns a slot, against ~90
+#: for ``member_descriptor.__set__(slot, ...)``; ``setattr`` meets the frozen __setattr__.)
 _CDR_SLOTS: Final = None if hasattr(InternetCdr, "__attrs_post_init__") or any(
     a.validator is not None or a.converter is not None for a in attrs.fields(InternetCdr)
 ) else tuple(getattr(InternetCdr, a.name).__set__ for a in attrs.fields(InternetCdr))
+
+
+#: Date-times parsed from their text, shared by every record that repeats a text: a large
+#: fleet's answer has many sessions a second, in time order (5,000,000 records a day are
+#: ~58 a second), so a time is mostly parsed once, not once a record (a lookup is ~1/6 of
+#: `fromisoformat` and what it allocates). Immutable values, so sharing is safe; cleared
+#: when it reaches `_TIMES_MAX` texts (a few MB at most).
+_times: dict[str, datetime] = {}
+_TIMES_MAX: Final = 16_384
+
+
+def _times_of(column: tuple[Any, ...]) -> tuple[datetime, ...]:
+    """`datetime.fromisoformat` of every text of `column` (TypeError: not all are
+    strings; ValueError: one is not a date-time), through `_times`."""
+    times = _times
+    try:
+        return tuple(map(times.__getitem__, column))
+    except KeyError:
+        pass
+    if len(times) >= _TIMES_MAX:
+        times.clear()
+    new = set(column).difference(times)  # TypeError: a list; then fromisoformat's own
+    times.update(zip(new, map(datetime.fromisoformat, new), strict=True))
+    try:
+        return tuple(map(times.__getitem__, column))
+    except KeyError:  # another thread cleared the cache in between
+        return tuple(map(datetime.fromisoformat, column))
 
 
 class _CdrPlan:
@@ -357,14 +386,19 @@ class _CdrPlan:
     and one getter of every key, the used ones first (a record without one of them has
     other keys: the hook decides)."""
 
-    __slots__ = ("getter", "size", "strict", "used")
+    __slots__ = ("getter", "keys", "size", "strict", "used")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
         used: list[int | None] = []
         strict: list[bool] = []
         order: list[str] = []
+        # The records' own key objects, not equal strings of ours: a decoder's dicts may
+        # have general (not str-only) key tables, where a lookup by an equal string that
+        # is not the same object costs a rich comparison (~1,100 instructions a record).
+        own = {k: k for k in keys}
         for spellings in _CDR_SPELLINGS:
-            present = [k for k in spellings if k in keys]
+            present = [own[k] for k in spellings if k in own]
             if present:
                 used.append(len(order))
                 order.append(present[0])
@@ -386,15 +420,22 @@ def _cdr_plan(first: dict[str, Any]) -> _CdrPlan | None:
     if len(keys) < 2:  # itemgetter of one key gives no tuple: the hook does it
         return None
     plan = _plans.get(keys)
-    if plan is None:
+    if plan is None or not all(map(is_, plan.keys, keys)):  # new, or other key objects
         if len(_plans) > 64:  # a server with ever new shapes: keep few
             _plans.clear()
         plan = _plans[keys] = _CdrPlan(keys)
     return plan
 
 
-def _cdr_columns(items: list[Any]) -> list[InternetCdr] | None:
-    """`structure_internet_cdr` over `items`, column by column; None: use the hook."""
+def _cdr_columns(items: list[Any], *, exact: bool = False) -> list[InternetCdr] | None:
+    """`structure_internet_cdr` over `items`, column by column; None: use the hook.
+
+    `exact`: the items come straight from a JSON decoder, so every value is of an exact
+    JSON type (``str``, never a subclass of it, which the hook refuses): a string or
+    date-time column is then checked by what reads it (``"".join`` takes only strings,
+    `fromisoformat` only a string) instead of by the set of its types (~9 ns a value
+    instead of ~27).
+    """
     if set(map(type, items)) != _DICT:
         return None
     plan = _cdr_plan(items[0])
@@ -412,22 +453,39 @@ def _cdr_columns(items: list[Any]) -> list[InternetCdr] | None:
             got.append(nones)
             continue
         column = columns[index]
-        kinds = set(map(type, column))
-        if type(None) in kinds and strict:
-            return None  # the hook would read the next spelling for those
         if field in (_START, _END):
-            if not kinds <= _STR_OR_NONE:
-                return None
             try:
-                if kinds == _STR:
-                    column = tuple(map(datetime.fromisoformat, column))
-                else:
-                    column = tuple(None if v is None else datetime.fromisoformat(v)
-                                   for v in column)
+                if exact:
+                    got.append(_times_of(column))
+                    continue
+            except TypeError:  # a null or a number in it: look at its types
+                pass
             except ValueError:  # blank (None to the hook) or wrong (its error)
                 return None
-        elif not kinds <= (_INT_OR_NONE if _VOLUME <= field <= _DOWN else _STR_OR_NONE):
-            return None  # bool, float, digit strings, ints for strings: the hook converts
+            kinds = set(map(type, column))
+            if not kinds <= _STR_OR_NONE or (strict and type(None) in kinds):
+                return None  # timestamps: the hook; a null: the next spelling
+            try:
+                column = (tuple(map(datetime.fromisoformat, column)) if kinds == _STR else
+                          tuple(None if v is None else datetime.fromisoformat(v)
+                                for v in column))
+            except ValueError:
+                return None
+        elif _VOLUME <= field <= _DOWN:
+            kinds = set(map(type, column))
+            if not kinds <= _INT_OR_NONE or (strict and type(None) in kinds):
+                return None  # bool, float, digit strings: the hook converts
+        else:
+            if exact:
+                try:
+                    "".join(column)  # only strings (JSON has no subclass of str)
+                    got.append(column)
+                    continue
+                except TypeError:
+                    pass
+            kinds = set(map(type, column))
+            if not kinds <= _STR_OR_NONE or (strict and type(None) in kinds):
+                return None  # ints for strings: the hook converts; a null: the next spelling
         got.append(column)
     volume, up, down = got[_VOLUME], got[_UP], got[_DOWN]
     if up is not nones and down is not nones:
@@ -506,16 +564,18 @@ def structure_one(obj: Any, cls: type[T], *, where: str = "", body: Any = None) 
 
 
 def structure_list(
-    items: list[Any], cls: type[T], *, where: str = "data", body: Any = None, start: int = 0
+    items: list[Any], cls: type[T], *, where: str = "data", body: Any = None, start: int = 0,
+    exact: bool = False,
 ) -> list[T]:
     """Models from a list of objects, fast (one hook lookup, no per-item ``try``).
 
     An error names the item, e.g. ``data[3].started_at`` (`start`: the index of
-    ``items[0]`` in the answer, for items decoded a part at a time).
+    ``items[0]`` in the answer, for items decoded a part at a time). `exact`: the items
+    are a JSON decoder's output (exact types only), which lets CDR checks take shortcuts.
     """
     hook = converter.get_structure_hook(cls)
     if hook is structure_internet_cdr and len(items) >= _COLUMNS_FROM:
-        models = _cdr_columns(items)
+        models = _cdr_columns(items, exact=exact)
         if models is not None:
             return models  # type: ignore[return-value]
     try:

@@ -47,9 +47,10 @@ _AHEAD: Final = 4
 #: Page 1 is kept (to tell a repeated page) only up to this many records.
 _KEEP_FOR_REPEATS: Final = 10_000
 #: A chunk of the body is decoded, structured and handed on this many bytes at a time
-#: (about 50 records): the records are still in the CPU's cache when they become models
-#: and when the consumer gets them (a whole 256 KiB chunk at a time was slower).
-_SLICE: Final = 16_384
+#: (about 100 records): the records are still in the CPU's cache when they become models
+#: and when the consumer gets them (a whole 256 KiB chunk at a time was slower; 32 KiB
+#: against 16 KiB: 4 % fewer instructions and cache misses a record, by callgrind).
+_SLICE: Final = 32_768
 
 
 class _Feed:
@@ -271,7 +272,7 @@ class CdrResource(Resource):
                         if not items:
                             continue
                         got = structure_list(items, InternetCdr, where=decoder.where,
-                                             start=seen)
+                                             start=seen, exact=True)
                         seen += len(got)
                         if page == 1:
                             await feed.put(got)
@@ -281,7 +282,8 @@ class CdrResource(Resource):
                                 kept = None  # too big to compare: no server pages that much
                 body = decoder.close()
             items, info = unwrap_list(body)
-            got = structure_list(items, InternetCdr, where=info.where, body=body, start=seen)
+            got = structure_list(items, InternetCdr, where=info.where, body=body, start=seen,
+                                 exact=True)
             if page == 1:
                 await feed.put(got)
                 if not info.more_pages:

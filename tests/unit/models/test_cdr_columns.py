@@ -192,3 +192,86 @@ def test_records_built_slot_by_slot_equal_those_built_by_init(monkeypatch):
     assert by_init is not None
     _same_models(fast, by_init)
     assert {type(r) for r in fast} == {InternetCdr}
+
+
+@FAST
+@given(st.lists(st.sampled_from(KEYS), min_size=1, max_size=8, unique=True),
+       st.data(), st.integers(min_value=8, max_value=20))
+def test_the_decoders_shortcuts_give_what_the_checked_path_gives(keys, data, n):
+    """`exact=True` (items straight from a JSON decoder) checks string and date-time
+    columns by reading them (``"".join``, `fromisoformat` through the time cache) instead
+    of by their types: on lists of exact JSON types it gives the same records, or the same
+    error for the same record, as the checked path and the hook."""
+    template = {k: _value(data, k) for k in keys}
+    items: list[Any] = []
+    for _ in range(n):
+        record = dict(template)
+        if data.draw(st.integers(0, 3)) == 0:
+            key = data.draw(st.sampled_from(KEYS))
+            record[key] = _value(data, key)
+        items.append(record)
+    if data.draw(st.integers(0, 9)) == 0:
+        items[data.draw(st.integers(0, n - 1))] = data.draw(VALUES)  # not an object
+    got = _outcome(lambda: structure_list(items, InternetCdr, where="data", exact=True))
+    want = _outcome(lambda: structure_list(items, InternetCdr, where="data"))
+    assert got[0] == want[0]
+    if got[0] == "ok":
+        _same_models(got[1], want[1])
+    else:
+        assert got[1:] == want[1:]
+
+
+def test_repeated_times_are_parsed_once_and_shared(monkeypatch):
+    """The same text of a time in many records (a big fleet: many sessions a second) is
+    parsed once; the records share the (immutable) datetime, and each is still right."""
+    from simapi_async import _converter
+
+    monkeypatch.setattr(_converter, "_times", {})
+    parsed: list[str] = []
+    real = dt.datetime.fromisoformat
+
+    class Counting(dt.datetime):
+        @classmethod
+        def fromisoformat(cls, text: str) -> dt.datetime:  # type: ignore[override]
+            parsed.append(text)
+            return real(text)
+
+    monkeypatch.setattr(_converter, "datetime", Counting)
+    items = [{**_canonical(i), "start": "2026-10-01T05:00:00+03:00"} for i in range(40)]
+    got = structure_list(items, InternetCdr, exact=True)
+    assert parsed.count("2026-10-01T05:00:00+03:00") == 1
+    assert {id(r.started_at) for r in got} == {id(got[0].started_at)}
+    assert got[7].started_at == dt.datetime(2026, 10, 1, 2, 0, tzinfo=dt.UTC)
+    assert got[7].ended_at == real(items[7]["end"])
+    again = structure_list(items, InternetCdr, exact=True)  # a later batch: still cached
+    assert parsed.count("2026-10-01T05:00:00+03:00") == 1
+    assert again[0].started_at is got[0].started_at
+
+
+def test_the_time_cache_stays_bounded(monkeypatch):
+    """Past `_TIMES_MAX` distinct texts the cache starts over instead of growing."""
+    from simapi_async import _converter
+
+    monkeypatch.setattr(_converter, "_times", {})
+    monkeypatch.setattr(_converter, "_TIMES_MAX", 50)
+    for batch in range(10):
+        items = [{**_canonical(i), "start": f"2026-10-01T05:{batch:02d}:{i:02d}+03:00"}
+                 for i in range(30)]
+        got = structure_list(items, InternetCdr, exact=True)
+        assert got[29].started_at.second == 29
+        assert len(_converter._times) <= 50 + 60  # the bound, plus one batch's two columns
+
+
+def test_plans_look_keys_up_by_the_records_own_key_objects():
+    """The column getter uses the decoded records' key objects (the same objects, not
+    equal strings of ours), so a lookup in a decoder's dict is found by identity."""
+    import orjson
+
+    from simapi_async._converter import _cdr_plan
+
+    items = orjson.loads(b"[" + b",".join(orjson.dumps(_canonical(i)) for i in range(10)) + b"]")
+    plan = _cdr_plan(items[0])
+    assert plan is not None
+    first = next(iter(items[0]))
+    assert first == "number"
+    assert any(k is first for k in plan.getter.__reduce__()[1])

@@ -75,11 +75,24 @@ class ListDecoder:
         """True once the item array was found (items come out before `close()`)."""
         return self._mode == "items"
 
-    def feed(self, chunk: bytes | memoryview) -> list[Any]:
-        """Take the next bytes of the body (a `memoryview` slice too: it is copied once,
-        here); return the items completed by them."""
-        self._size += len(chunk)
-        self._buf += chunk
+    def feed(self, chunk: bytes | memoryview, start: int = 0, stop: int | None = None
+             ) -> list[Any]:
+        """Take the next bytes of the body, ``chunk[start:stop]`` (a `memoryview` slice
+        too); return the items completed by them.
+
+        Once in the item array, a `bytes` chunk with a range is read where it is: the items
+        it completes are copied once, into the text decoded (with what was left of the
+        previous bytes, at most one item), not first into a buffer as well.
+        """
+        stop = len(chunk) if stop is None else min(stop, len(chunk))
+        self._size += stop - start
+        if self._mode == "items" and type(chunk) is bytes:
+            return self._cut_in(chunk, start, stop)
+        if start or stop != len(chunk):
+            with memoryview(chunk) as view:
+                self._buf += view[start:stop]
+        else:
+            self._buf += chunk
         if self._mode == "head":
             self._find_array()
         if self._mode == "whole":
@@ -133,6 +146,42 @@ class ListDecoder:
         if len(buf) > self._max_item:  # no item ends in it: one item is that big
             self._too_big()
         return []
+
+    def _cut_in(self, data: bytes, lo: int, hi: int) -> list[Any]:
+        """`_cut` of ``self._buf + data[lo:hi]`` without building that buffer: the cuts
+        tried are the last ``}`` of ``data[lo:hi]``; when none of them is an item's end,
+        the bytes are appended and `_cut` looks further back, as before."""
+        head = self._buf
+        if head:  # what was left: past whitespace and one comma, the next item's start
+            rest = head.lstrip(_WS)
+            if rest[:1] == b",":
+                rest = rest[1:]
+            comma = len(rest) < len(head.lstrip(_WS))
+        else:
+            rest, comma = b"", False
+        p = lo
+        if not rest:  # the next item starts in `data`
+            while p < hi and data[p] in _WS:
+                p += 1
+            if not comma and data[p:p + 1] == b",":
+                p += 1
+        end = hi
+        with memoryview(data) as view:
+            for _ in range(_TRIES):
+                end = data.rfind(b"}", p, end)
+                if end < 0:
+                    break
+                text = b"".join((b"[", rest, view[p:end + 1], b"]"))
+                try:
+                    items = self._loads(text)
+                except (ValueError, RecursionError):
+                    continue
+                self._buf = data[end + 1:hi]
+                if len(self._buf) > self._max_item:
+                    self._too_big()
+                return items if type(items) is list else []
+            self._buf = head + view[lo:hi]
+        return self._cut()
 
     def _too_big(self) -> None:
         raise ResponseFormatError(

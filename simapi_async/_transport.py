@@ -461,7 +461,10 @@ class Transport:
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in resp.content.iter_chunked(262144):
+                # The pieces as the connection delivered them (up to the transport's
+                # read size): `iter_chunked(n)` would join or split them, one more copy of
+                # every byte of a CDR answer.
+                async for chunk, _ in resp.content.iter_chunks():
                     yield chunk
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise failed(exc, "connection lost reading") from safe_cause(exc, self._secrets)

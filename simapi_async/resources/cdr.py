@@ -266,9 +266,8 @@ class CdrResource(Resource):
                     if counter is not None:
                         counter[0] += len(chunk)
                     step = _SLICE if decoder.streaming else max(1, len(chunk))  # whole: at once
-                    view = memoryview(chunk)  # slices of it are not copies
                     for at in range(0, len(chunk), step):
-                        items = decoder.feed(view[at:at + step])
+                        items = decoder.feed(chunk, at, at + step)  # read in place
                         if not items:
                             continue
                         got = structure_list(items, InternetCdr, where=decoder.where,

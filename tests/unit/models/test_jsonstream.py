@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simapi_async._envelopes import unwrap_list
@@ -58,6 +58,41 @@ def test_memoryview_slices_decode_as_bytes_do(step: int, spaces: str) -> None:
         got += decoder.feed(view[i:i + step])
     rest, _ = unwrap_list(decoder.close())
     assert got + rest == RECORDS
+
+
+@pytest.mark.parametrize("shape", range(len(SHAPES)))
+@settings(max_examples=60, deadline=None)
+@given(piece=st.integers(min_value=1, max_value=9000),
+       step=st.integers(min_value=1, max_value=3000),
+       spaces=st.sampled_from(["", " ", "\n\t "]))
+def test_ranges_of_bytes_read_in_place_decode_as_copies_do(shape: int, piece: int, step: int,
+                                                           spaces: str) -> None:
+    """Fed ranges of the connection's pieces (``feed(chunk, at, at + step)``, read where
+    they are), the decoder hands out the same items, once, in order, as fed copies."""
+    text = json.dumps(SHAPES[shape]).replace(", ", "," + spaces)
+    body = text.encode()
+    decoder = ListDecoder(loads)
+    got: list[Any] = []
+    for i in range(0, len(body), piece):
+        chunk = body[i:i + piece]
+        for at in range(0, len(chunk), step):
+            got += decoder.feed(chunk, at, at + step)
+    rest, _ = unwrap_list(decoder.close())
+    assert got + rest == RECORDS
+
+
+def test_an_item_bigger_than_the_bound_is_refused_when_read_in_place() -> None:
+    """The per-item bound holds on the in-place path too: no item end in sight for more
+    than `max_item_bytes` is an error, not a growing buffer."""
+    body = b'[{"a": 1}, {"b": "' + b"x" * 5000 + b'"}]'
+    decoder = ListDecoder(loads, max_item_bytes=1000)
+
+    def feed_all() -> None:
+        for at in range(0, len(body), 300):
+            decoder.feed(body, at, at + 300)
+
+    with pytest.raises(ResponseFormatError, match="more than 1000 bytes"):
+        feed_all()
 
 
 def test_items_come_out_before_the_body_ends() -> None:

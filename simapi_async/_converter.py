@@ -436,14 +436,17 @@ def _cdr_columns(items: list[Any], *, exact: bool = False) -> list[InternetCdr] 
     `fromisoformat` only a string) instead of by the set of its types (~9 ns a value
     instead of ~27).
     """
-    if set(map(type, items)) != _DICT:
+    if exact:  # no dict subclass: `len` and the getter refuse what is not a dict
+        if type(items[0]) is not dict:
+            return None
+    elif set(map(type, items)) != _DICT:
         return None
     plan = _cdr_plan(items[0])
-    if plan is None or set(map(len, items)) != {plan.size}:
-        return None
     try:  # every record has the first one's keys (and as many): the same keys
+        if plan is None or set(map(len, items)) != {plan.size}:
+            return None
         columns = list(zip(*map(plan.getter, items), strict=True))
-    except KeyError:
+    except (KeyError, TypeError):  # a key missing; a number, string or list among them
         return None
     n = len(items)
     nones = (None,) * n

@@ -297,8 +297,9 @@ def _cdr_stream_targets(r: dict[str, Any]) -> dict[str, Any]:
     return {
         f"{name}: peak RSS MB < 200": {"value": big["peak_rss_mb"], "target": "< 200",
                                        "holds": big["peak_rss_mb"] < 200},
-        f"{name}: >= 250,000 records/s": {"value": big["rec_s"], "target": ">= 250000",
-                                          "holds": big["rec_s"] >= 250_000},
+        f"{name}: >= 250,000 records/s"
+        + (f" (median of {len(big['runs_rec_s'])} runs)" if "runs_rec_s" in big else ""):
+            {"value": big["rec_s"], "target": ">= 250000", "holds": big["rec_s"] >= 250_000},
     }
 
 
@@ -342,6 +343,13 @@ def _cdr_stream(r: dict[str, Any]) -> list[str]:
                            f"{x.get('cpu_us_per_record', '-')} | {x['seconds']} | "
                            f"{_f(x['peak_rss_mb'])} |")
         out += [""]
+        for x in huge:
+            if x.get("runs_rec_s"):
+                out += [f"The {x['records']:,}-record answer: the median of "
+                        f"{len(x['runs_rec_s'])} runs, each a fresh client process; every "
+                        "run's records/s: " + ", ".join(_f(v) for v in x["runs_rec_s"] if v)
+                        + " (client CPU µs a record: " + ", ".join(
+                            str(v) for v in x["runs_cpu_us_per_record"] if v) + ").", ""]
     sync = r.get("sync", [])
     if sync:
         first = next((x for x in sync if "records" in x), None)

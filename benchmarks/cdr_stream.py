@@ -174,6 +174,20 @@ def huge(mode: str, records: int) -> dict[str, Any]:
         server.wait()
 
 
+def repeated(records: int, runs: int) -> dict[str, Any]:
+    """`huge("stream", records)` `runs` times: the median run (by records/s), with every
+    run's records/s and client CPU µs a record (on a shared VM one run varies by ±20 %)."""
+    done = [huge("stream", records) for _ in range(max(1, runs))]
+    ok = sorted((x for x in done if "rec_s" in x), key=lambda x: x["rec_s"])
+    if not ok:
+        return done[0]
+    median = dict(ok[(len(ok) - 1) // 2])  # the lower middle one for an even count
+    median["runs_rec_s"] = [x.get("rec_s") for x in done]
+    median["runs_cpu_us_per_record"] = [x.get("cpu_us_per_record") for x in done]
+    median["best_rec_s"] = ok[-1]["rec_s"]
+    return median
+
+
 # --- 3. sync -----------------------------------------------------------------------------
 
 async def _sync(dest: str, days: int) -> dict[str, Any]:
@@ -247,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--records", type=int, default=None,
                    help="records of the one huge streamed answer (5,000,000; --quick 500,000)")
+    p.add_argument("--runs", type=int, default=3,
+                   help="runs of the huge streamed answer (each a fresh client process); "
+                        "the median run is the figure, every run's rate is kept")
     p.add_argument("--skip", default="", help="comma-separated parts not to run: "
                    "decoders, whole (the whole-body decodes and the smaller streamed answers), "
                    "sync; a skipped part keeps its figures from the last results file")
@@ -269,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     report["decoders"] = (last.get("decoders") if "decoders" in skip
                           else decoders(200_000 if opts.quick else 1_000_000))
     print(json.dumps(report["decoders"]), flush=True)
-    report["huge"] = [huge("stream", huge_n)]
+    report["huge"] = [repeated(huge_n, opts.runs)]
     print(json.dumps(report["huge"][-1]), flush=True)
     if "whole" in skip:
         report["huge"] += [x for x in last.get("huge", [])[1:]]

@@ -77,6 +77,26 @@ __all__ = ["Transport"]
 
 log = logging.getLogger("simapi_async")
 
+#: A streamed body's piece under this many bytes is joined with what is buffered behind
+#: it, up to `_JOINED_PIECE` bytes (see `_stream`).
+_SMALL_PIECE: Final = 65_536
+_JOINED_PIECE: Final = 262_144
+
+
+async def _pieces(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """A streamed body as the connection delivered it (up to the transport's read size):
+    `iter_chunked(n)` would join or split those pieces, one more copy of every byte of a
+    CDR answer. A small piece (a server writing a record at a time) is joined with what
+    is already buffered behind it, so the decoder still gets many records a call."""
+    async for chunk, _ in content.iter_chunks():
+        if not chunk:
+            continue
+        if len(chunk) < _SMALL_PIECE and not content.at_eof():
+            more = content.read_nowait(_JOINED_PIECE - len(chunk))
+            if more:
+                chunk += more
+        yield chunk
+
 _EXCERPT = 200
 
 
@@ -461,10 +481,7 @@ class Transport:
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                # The pieces as the connection delivered them (up to the transport's
-                # read size): `iter_chunked(n)` would join or split them, one more copy of
-                # every byte of a CDR answer.
-                async for chunk, _ in resp.content.iter_chunks():
+                async for chunk in _pieces(resp.content):
                     yield chunk
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise failed(exc, "connection lost reading") from safe_cause(exc, self._secrets)

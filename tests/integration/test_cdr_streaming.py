@@ -3,6 +3,7 @@ retries and re-login before the body, a hostile record."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -89,3 +90,60 @@ async def test_a_hostile_record_cannot_exhaust_memory() -> None:
                 [r async for r in api.cdr.internet(DAY, DAY)]
     finally:
         await runner.cleanup()
+
+
+
+async def test_a_server_writing_a_record_at_a_time_gives_every_record() -> None:
+    """2,000 records, each its own HTTP chunk: every record comes once, in order (small
+    pieces are joined with what is buffered behind them on the way to the decoder)."""
+
+    async def one_by_one(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"data": [')
+        for i in range(2000):
+            await resp.write((b"," if i else b"") + b'{"number": "7918%07d", "start": '
+                             b'"2026-10-01T05:%02d:%02d+03:00", "volume": %d}'
+                             % (i, i // 60 % 60, i % 60, i))
+        await resp.write(b'], "success": true}')
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/api/v2/cdr/internet", one_by_one)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with sa.AsyncSession(f"http://127.0.0.1:{port}", token="t") as api:
+            got = [r.volume_bytes async for r in api.cdr.internet(DAY, DAY)]
+    finally:
+        await runner.cleanup()
+    assert got == list(range(2000))
+
+
+async def test_small_pieces_are_joined_with_what_is_buffered_big_ones_pass_as_they_are(
+) -> None:
+    """`_pieces` over a real aiohttp StreamReader: a 100 KiB piece comes out as it is
+    (the same object: not copied); 2,000 pieces of 70 bytes already buffered behind it
+    come out as a few joined pieces; the bytes are the same, in order."""
+    from unittest import mock
+
+    from aiohttp import StreamReader
+
+    from simapi_async._transport import _pieces
+
+    small = [b"%070d" % i for i in range(2000)]
+    big = b"x" * 100_000
+    reader = StreamReader(mock.Mock(_reading_paused=False), 2**16,
+                          loop=asyncio.get_running_loop())
+    for piece in [big, *small]:  # each its own HTTP chunk, as the parser feeds them
+        reader.begin_http_chunk_receiving()
+        reader.feed_data(piece)
+        reader.end_http_chunk_receiving()
+    reader.feed_eof()
+    out = [p async for p in _pieces(reader)]
+    assert b"".join(out) == big + b"".join(small)
+    assert out[0] is big
+    assert len(out) < 10

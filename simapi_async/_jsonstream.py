@@ -152,13 +152,10 @@ class ListDecoder:
         tried are the last ``}`` of ``data[lo:hi]``; when none of them is an item's end,
         the bytes are appended and `_cut` looks further back, as before."""
         head = self._buf
-        if head:  # what was left: past whitespace and one comma, the next item's start
-            rest = head.lstrip(_WS)
-            if rest[:1] == b",":
-                rest = rest[1:]
-            comma = len(rest) < len(head.lstrip(_WS))
-        else:
-            rest, comma = b"", False
+        rest = head.lstrip(_WS)  # what was left: past whitespace and one comma, the
+        comma = rest[:1] == b","  # next item's start
+        if comma:
+            rest = rest[1:]
         p = lo
         if not rest:  # the next item starts in `data`
             while p < hi and data[p] in _WS:

@@ -4,7 +4,9 @@ retries and re-login before the body, a hostile record."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -16,6 +18,24 @@ from simapi_async.testing import Emulator
 from ..helpers import connected
 
 DAY = dt.date(2026, 10, 1)
+
+
+@contextlib.asynccontextmanager
+async def _cdr_server(
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A loopback server whose ``cdr/internet`` is `answer`; yields its base URL."""
+    app = web.Application()
+    app.router.add_get("/api/v2/cdr/internet", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def _want(emu: Emulator, days: int = 1) -> list[tuple[str, str]]:
@@ -77,19 +97,9 @@ async def test_a_hostile_record_cannot_exhaust_memory() -> None:
         await resp.write(b'"}]}')
         return resp
 
-    app = web.Application()
-    app.router.add_get("/api/v2/cdr/internet", huge)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with sa.AsyncSession(f"http://127.0.0.1:{port}", token="t") as api:
-            with pytest.raises(sa.ResponseFormatError, match="more than"):
-                [r async for r in api.cdr.internet(DAY, DAY)]
-    finally:
-        await runner.cleanup()
+    async with _cdr_server(huge) as url, sa.AsyncSession(url, token="t") as api:
+        with pytest.raises(sa.ResponseFormatError, match="more than"):
+            [r async for r in api.cdr.internet(DAY, DAY)]
 
 
 
@@ -108,18 +118,8 @@ async def test_a_server_writing_a_record_at_a_time_gives_every_record() -> None:
         await resp.write(b'], "success": true}')
         return resp
 
-    app = web.Application()
-    app.router.add_get("/api/v2/cdr/internet", one_by_one)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with sa.AsyncSession(f"http://127.0.0.1:{port}", token="t") as api:
-            got = [r.volume_bytes async for r in api.cdr.internet(DAY, DAY)]
-    finally:
-        await runner.cleanup()
+    async with _cdr_server(one_by_one) as url, sa.AsyncSession(url, token="t") as api:
+        got = [r.volume_bytes async for r in api.cdr.internet(DAY, DAY)]
     assert got == list(range(2000))
 
 

@@ -362,6 +362,16 @@ _times: dict[str, datetime] = {}
 _TIMES_MAX: Final = 16_384
 
 
+_INT_FIELDS: Final = frozenset((_VOLUME, _UP, _DOWN))
+
+
+def _joined(column: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`column` if every value is a string (TypeError if not): ``"".join`` takes only
+    strings, and a JSON decoder makes no subclass of str."""
+    "".join(column)
+    return column
+
+
 def _times_of(column: tuple[Any, ...]) -> tuple[datetime, ...]:
     """`datetime.fromisoformat` of every text of `column` (TypeError: not all are
     strings; ValueError: one is not a date-time), through `_times`."""
@@ -456,39 +466,27 @@ def _cdr_columns(items: list[Any], *, exact: bool = False) -> list[InternetCdr] 
             got.append(nones)
             continue
         column = columns[index]
-        if field in (_START, _END):
+        timed = field in (_START, _END)
+        if exact and field not in _INT_FIELDS:  # read the column, check by what reads it
             try:
-                if exact:
-                    got.append(_times_of(column))
-                    continue
-            except TypeError:  # a null or a number in it: look at its types
+                got.append(_times_of(column) if timed else _joined(column))
+                continue
+            except TypeError:  # a null or another type in it: look at its types
                 pass
-            except ValueError:  # blank (None to the hook) or wrong (its error)
+            except ValueError:  # a time: blank (None to the hook) or wrong (its error)
                 return None
-            kinds = set(map(type, column))
-            if not kinds <= _STR_OR_NONE or (strict and type(None) in kinds):
-                return None  # timestamps: the hook; a null: the next spelling
+        kinds = set(map(type, column))
+        if not kinds <= (_INT_OR_NONE if field in _INT_FIELDS else _STR_OR_NONE):
+            return None  # bool, float, digit strings, ints for strings: the hook converts
+        if strict and type(None) in kinds:
+            return None  # the hook would read the next spelling for those
+        if timed:
             try:
                 column = (tuple(map(datetime.fromisoformat, column)) if kinds == _STR else
                           tuple(None if v is None else datetime.fromisoformat(v)
                                 for v in column))
-            except ValueError:
+            except ValueError:  # blank (None to the hook) or wrong (its error)
                 return None
-        elif _VOLUME <= field <= _DOWN:
-            kinds = set(map(type, column))
-            if not kinds <= _INT_OR_NONE or (strict and type(None) in kinds):
-                return None  # bool, float, digit strings: the hook converts
-        else:
-            if exact:
-                try:
-                    "".join(column)  # only strings (JSON has no subclass of str)
-                    got.append(column)
-                    continue
-                except TypeError:
-                    pass
-            kinds = set(map(type, column))
-            if not kinds <= _STR_OR_NONE or (strict and type(None) in kinds):
-                return None  # ints for strings: the hook converts; a null: the next spelling
         got.append(column)
     volume, up, down = got[_VOLUME], got[_UP], got[_DOWN]
     if up is not nones and down is not nones:

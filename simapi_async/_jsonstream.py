@@ -51,7 +51,7 @@ class ListDecoder:
     """Feed it bytes (`feed`), get the decoded items; `close()` gives the rest and the
     envelope (the body with its item array holding only the last items)."""
 
-    __slots__ = ("_buf", "_head", "_loads", "_max_item", "_max_whole", "_mode", "_size")
+    __slots__ = ("_buf", "_head", "_loads", "_max_item", "_max_whole", "_mode")
 
     def __init__(
         self, loads: Callable[[bytes], Any], *, max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
@@ -63,7 +63,6 @@ class ListDecoder:
         self._mode = "head"  # head -> items, or head -> whole
         self._buf = b""
         self._head = b""
-        self._size = 0
 
     @property
     def where(self) -> str:
@@ -85,14 +84,10 @@ class ListDecoder:
         previous bytes, at most one item), not first into a buffer as well.
         """
         stop = len(chunk) if stop is None else min(stop, len(chunk))
-        self._size += stop - start
         if self._mode == "items" and type(chunk) is bytes:
             return self._cut_in(chunk, start, stop)
-        if start or stop != len(chunk):
-            with memoryview(chunk) as view:
-                self._buf += view[start:stop]
-        else:
-            self._buf += chunk
+        with memoryview(chunk) as view:
+            self._buf += view[start:stop]
         if self._mode == "head":
             self._find_array()
         if self._mode == "whole":

@@ -78,7 +78,7 @@ __all__ = ["Transport"]
 log = logging.getLogger("simapi_async")
 
 #: A streamed body's piece under this many bytes is joined with what is buffered behind
-#: it, up to `_JOINED_PIECE` bytes (see `_stream`).
+#: it, up to `_JOINED_PIECE` bytes (see `_pieces`).
 _SMALL_PIECE: Final = 65_536
 _JOINED_PIECE: Final = 262_144
 

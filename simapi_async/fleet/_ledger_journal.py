@@ -341,6 +341,13 @@ class LedgerJournal:
                 by_chunk.setdefault(id(entry[0]), []).append(entry)
             for entries in by_chunk.values():
                 await self._write(entries)
+            if ((self._unmark or self._finishable) and self._marker is not None
+                    and not self._marker.done()):
+                # A send cancelled while its mark was being written is undone only once
+                # that mark has landed (else the undo finds nothing and the mark stays,
+                # "started" until the next claimer turns it unknown); a chunk is let go
+                # only after its marks too.
+                await asyncio.shield(self._marker)
             unmark, self._unmark = self._unmark, []
             for held, target in unmark:
                 if not held.lost:

@@ -415,6 +415,42 @@ async def test_sigterm_worker_lets_its_chunks_go_at_once(pg_url: str, emulator: 
     assert emulator.stats.duplicates("send_sms") == {}
 
 
+async def test_a_send_cancelled_while_its_mark_is_written_ends_pending(pg_url: str) -> None:
+    """The race of a SIGTERM: a send is cancelled while its started mark is still being
+    written, and its "never sent" result comes in before the mark commits. The mark must
+    be undone after it lands (the target pending again, nothing left "started" to turn
+    unknown), and only then the chunk let go."""
+    from simapi_async._exceptions import NotAttemptedError
+    from simapi_async.fleet._ledger_journal import LedgerJournal
+
+    numbers = [str(79000000000 + i) for i in range(3)]
+    journal = LedgerJournal(pg_url, "raced", "send_sms", {}, targets=numbers, chunk_size=3)
+    await journal.load()
+    marking, land = asyncio.Event(), asyncio.Event()
+    write = journal.ledger.mark_started_many
+
+    async def held_back(chunk: Any, targets: Any) -> set[str]:
+        marking.set()
+        await land.wait()
+        return await write(chunk, targets)
+
+    journal.ledger.mark_started_many = held_back  # type: ignore[method-assign]
+    async with asyncio.timeout(_BOUND):
+        handed = journal.targets(numbers)
+        first = await anext(handed)
+        waiter = asyncio.ensure_future(journal.record_started(first))
+        await marking.wait()
+        waiter.cancel()  # the send task is cancelled while it waits for its mark
+        await journal.record(sa.ItemResult(first, False, NotAttemptedError(
+            "cancelled before it was sent"), outcome="failed"))
+        land.set()
+        await journal.close()
+        async with await PgLedger.open(pg_url, run="raced") as ledger:
+            status = await ledger.status()
+    assert (status.in_flight, status.pending, status.outcomes) == (0, 3, {})
+    assert status.chunks_leased == 0
+
+
 def test_the_file_and_the_ledger_journal_share_one_protocol(tmp_path: Path) -> None:
     """Both journals are a RunJournal; only the ledger's writes are awaited, and its name
     shows the URL without the password."""

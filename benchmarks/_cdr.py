@@ -211,8 +211,6 @@ def parts() -> dict[str, Any]:
     CPU µs per record: the per-record hook vs the column path and its parts, orjson on the
     records' bytes, and a window's sort of 20,000 records (aware, one tzinfo object each)
     by the times as they are vs by `_merged`'s UTC keys."""
-    from collections import deque
-    from itertools import repeat
     from operator import attrgetter
 
     import orjson
@@ -229,26 +227,28 @@ def parts() -> dict[str, Any]:
     plan = c._cdr_plan(items[0])
     assert plan is not None
     assert c._cdr_columns(items) is not None
-    columns = list(zip(*map(plan.getter, items), strict=True))
+    from simapi_async import _rows
+
+    columns = _rows.columns(items, plan.order)
     fields = [columns[i] if i is not None else (None,) * n for i in plan.used]
     fields[1] = tuple(map(dt.datetime.fromisoformat, fields[1]))
     fields[2] = tuple(map(dt.datetime.fromisoformat, fields[2]))
     fields.append(items)
+    slots = c._CDR_SLOTS or ()
 
-    def slots() -> None:
-        models = list(map(c._new, repeat(InternetCdr, n)))
-        for put, column in zip(c._CDR_SLOTS or (), fields, strict=True):
-            deque(map(put, models, column), 0)
-
-    out: dict[str, Any] = {"records": n, "record_bytes": round(len(raw) / n)}
+    out: dict[str, Any] = {"records": n, "record_bytes": round(len(raw) / n),
+                           "compiled_models": _rows.COMPILED}
     out["hook_us"] = _best_us(lambda: [c.structure_internet_cdr(x) for x in items], n)
     out["columns_us"] = _best_us(lambda: c._cdr_columns(items), n)
     out["columns_parts_us"] = {
-        "getter_and_zip": _best_us(lambda: list(zip(*map(plan.getter, items), strict=True)), n),
+        "columns_python": _best_us(lambda: _rows.py_columns(items, plan.order), n),
+        "columns": _best_us(lambda: _rows.columns(items, plan.order), n),
         "type_sets": _best_us(lambda: [set(map(type, x)) for x in columns[:9]], n),
         "datetimes": _best_us(lambda: (tuple(map(dt.datetime.fromisoformat, columns[1])),
                                        tuple(map(dt.datetime.fromisoformat, columns[2]))), n),
-        "models_slot_by_slot": _best_us(slots, n),
+        "models_slot_by_slot_python": _best_us(
+            lambda: _rows.py_fill(InternetCdr, slots, fields), n),
+        "models_slot_by_slot": _best_us(lambda: _rows.fill(InternetCdr, slots, fields), n),
         "models_by_init": _best_us(lambda: list(map(InternetCdr, *fields)), n),
     }
     out["orjson_us"] = _best_us(lambda: orjson.loads(raw), n)

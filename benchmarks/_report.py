@@ -349,7 +349,20 @@ def _cdr_stream(r: dict[str, Any]) -> list[str]:
                         f"{len(x['runs_rec_s'])} runs, each a fresh client process; every "
                         "run's records/s: " + ", ".join(_f(v) for v in x["runs_rec_s"] if v)
                         + " (client CPU µs a record: " + ", ".join(
-                            str(v) for v in x["runs_cpu_us_per_record"] if v) + ").", ""]
+                            str(v) for v in x["runs_cpu_us_per_record"] if v) + ")"
+                        + ("; compiled models (`_cmodels`)" if x.get("compiled_models")
+                           else "; models made in Python (`_cmodels` not built)" if
+                           x.get("compiled_models") is False else "") + ".", ""]
+            base = x.get("python_models")
+            if base and base.get("runs_rec_s"):
+                out += [f"Baseline, interleaved with those runs: the same answer with the "
+                        f"models made in Python (`SIMAPI_NO_EXTENSIONS=1`, as without a C "
+                        f"compiler): median {_f(base['rec_s'])} records/s, "
+                        f"{base['cpu_us_per_record']} µs CPU a record; runs: "
+                        + ", ".join(_f(v) for v in base["runs_rec_s"] if v) + " ("
+                        + ", ".join(str(v) for v in base["runs_cpu_us_per_record"] if v)
+                        + f" µs); the compiled models: {x['rec_s'] / base['rec_s']:.2f}x "
+                        "the records/s.", ""]
     sync = r.get("sync", [])
     if sync:
         first = next((x for x in sync if "records" in x), None)

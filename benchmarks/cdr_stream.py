@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -149,13 +150,21 @@ async def _client(mode: str, port: int, records: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
     assert count == records, (count, records)
-    return {"mode": mode, "records": count, "seconds": round(elapsed, 2),
+    compiled: bool | None = None  # an SDK from before `_rows` (BENCH_SDK_PATH)
+    with contextlib.suppress(ImportError):
+        from simapi_async._rows import COMPILED as compiled
+    return {"mode": mode, "records": count, "compiled_models": compiled,
+            "seconds": round(elapsed, 2),
             "rec_s": round(count / elapsed), "cpu_us_per_record": round(cpu / count * 1e6, 2),
             "rss_before_mb": rss0,
             "peak_rss_mb": _peak_rss_mb()}
 
 
-def huge(mode: str, records: int) -> dict[str, Any]:
+def huge(mode: str, records: int, *, python_models: bool = False) -> dict[str, Any]:
+    """One answer of `records` records through a fresh client process; `python_models`:
+    with ``SIMAPI_NO_EXTENSIONS=1`` (the models made by `_rows`' Python steps, as on a
+    machine without a C compiler)."""
+    env = {**os.environ, "SIMAPI_NO_EXTENSIONS": "1"} if python_models else None
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.cdr_stream", "_serve",
                                str(records)], stdout=subprocess.PIPE, text=True)
     try:
@@ -163,7 +172,7 @@ def huge(mode: str, records: int) -> dict[str, Any]:
         port = int(server.stdout.readline())
         out = subprocess.run([sys.executable, "-m", "benchmarks.cdr_stream", "_client", mode,
                               str(port), str(records)], capture_output=True, text=True,
-                             check=False)
+                             env=env, check=False)
         if out.returncode != 0:
             return {"mode": mode, "records": records, "failed": out.stderr.strip()[-300:]}
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -176,8 +185,24 @@ def huge(mode: str, records: int) -> dict[str, Any]:
 
 def repeated(records: int, runs: int) -> dict[str, Any]:
     """`huge("stream", records)` `runs` times: the median run (by records/s), with every
-    run's records/s and client CPU µs a record (on a shared VM one run varies by ±20 %)."""
-    done = [huge("stream", records) for _ in range(max(1, runs))]
+    run's records/s and client CPU µs a record (on a shared VM one run varies by ±20 %).
+    Each run is followed by the same run with the Python steps of `_rows` (the baseline,
+    `python_models`: its median and runs), so both see the same machine, interleaved."""
+    done: list[dict[str, Any]] = []
+    baseline: list[dict[str, Any]] = []
+    for _ in range(max(1, runs)):
+        done.append(huge("stream", records))
+        if done[-1].get("compiled_models"):
+            baseline.append(huge("stream", records, python_models=True))
+    median = _median(done)
+    if baseline:
+        median["python_models"] = {k: v for k, v in _median(baseline).items() if k in (
+            "rec_s", "cpu_us_per_record", "peak_rss_mb", "runs_rec_s",
+            "runs_cpu_us_per_record", "failed")}
+    return median
+
+
+def _median(done: list[dict[str, Any]]) -> dict[str, Any]:
     ok = sorted((x for x in done if "rec_s" in x), key=lambda x: x["rec_s"])
     if not ok:
         return done[0]

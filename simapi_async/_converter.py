@@ -17,18 +17,17 @@ readers here (`_int`, `_text`, `_bool`, `_final`).
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from itertools import repeat
-from operator import is_, itemgetter
+from operator import is_
 from typing import Any, Final, TypeVar
 
 import attrs
 from cattrs import Converter
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from . import _rows
 from ._exceptions import ResponseFormatError
 from ._redact import scrub_known
 from .models import InternetCdr, OperationResult, Packet, Sim, SmallPacket
@@ -316,9 +315,10 @@ def structure_internet_cdr(d: Any, _: Any = InternetCdr) -> InternetCdr:
 # --- CDR lists, column by column --------------------------------------------------------
 #
 # A CDR answer is thousands of records of one shape. `_cdr_columns` structures such a
-# list with the per-field work done for a whole column in C (`itemgetter`, `map`, `zip`,
-# `set` of types) instead of per record in Python (~1.6-1.8x less CPU a record:
-# `python -m benchmarks._cdr parts`). It gives exactly what `structure_internet_cdr`
+# list with the per-field work done for a whole column in C (`map`, `set` of types, the
+# columns and the models of `_rows`, compiled when built) instead of per record in Python
+# (~1.6-1.8x less CPU a record before `_rows` was compiled: `python -m benchmarks._cdr
+# parts`). It gives exactly what `structure_internet_cdr`
 # gives, and None (the caller then runs the hook record by record, which raises the usual
 # errors) whenever the list is unusual: records with different keys, a type the hook
 # would convert or refuse, a null where the hook would fall back to another spelling, a
@@ -343,14 +343,12 @@ _STR_OR_NONE: Final = frozenset((str, type(None)))
 _INT_OR_NONE: Final = frozenset((int, type(None)))
 _STR: Final = frozenset((str,))
 _DICT: Final = frozenset((dict,))
-_new: Final = object.__new__
-#: Setters of InternetCdr's slots, in the order of its fields (that of the hook's call);
-#: None if the class ever gets a validator, converter or post-init (then: its __init__).
-#: (A bound ``slot.__set__`` is the cheapest C path measured: ~58 ns a slot, against ~90
-#: for ``member_descriptor.__set__(slot, ...)``; ``setattr`` meets the frozen __setattr__.)
+#: InternetCdr's slots, in the order of its fields (that of the hook's call), for
+#: `_rows.fill`; None if the class ever gets a validator, converter or post-init (then:
+#: its __init__).
 _CDR_SLOTS: Final = None if hasattr(InternetCdr, "__attrs_post_init__") or any(
     a.validator is not None or a.converter is not None for a in attrs.fields(InternetCdr)
-) else tuple(getattr(InternetCdr, a.name).__set__ for a in attrs.fields(InternetCdr))
+) else tuple(InternetCdr.__dict__[a.name] for a in attrs.fields(InternetCdr))
 
 
 #: Date-times parsed from their text, shared by every record that repeats a text: a large
@@ -393,10 +391,10 @@ def _times_of(column: tuple[Any, ...]) -> tuple[datetime, ...]:
 class _CdrPlan:
     """For one set of keys: which key each field is read from (or none), whether a null
     there would make the hook look at another spelling (then a null means: use the hook),
-    and one getter of every key, the used ones first (a record without one of them has
-    other keys: the hook decides)."""
+    and the order the columns are read in: every key, the used ones first (a record
+    without one of them has other keys: the hook decides)."""
 
-    __slots__ = ("getter", "keys", "size", "strict", "used")
+    __slots__ = ("keys", "order", "size", "strict", "used")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.keys = keys
@@ -419,7 +417,7 @@ class _CdrPlan:
         self.used = tuple(used)
         self.strict = tuple(strict)
         self.size = len(keys)
-        self.getter: Callable[[Any], tuple[Any, ...]] = itemgetter(*order)
+        self.order = tuple(order)
 
 
 _plans: dict[tuple[str, ...], _CdrPlan] = {}
@@ -427,7 +425,7 @@ _plans: dict[tuple[str, ...], _CdrPlan] = {}
 
 def _cdr_plan(first: dict[str, Any]) -> _CdrPlan | None:
     keys = tuple(first)
-    if len(keys) < 2:  # itemgetter of one key gives no tuple: the hook does it
+    if len(keys) < 2:  # one key cannot be a CDR record: the hook decides
         return None
     plan = _plans.get(keys)
     if plan is None or not all(map(is_, plan.keys, keys)):  # new, or other key objects
@@ -455,7 +453,7 @@ def _cdr_columns(items: list[Any], *, exact: bool = False) -> list[InternetCdr] 
     try:  # every record has the first one's keys (and as many): the same keys
         if plan is None or set(map(len, items)) != {plan.size}:
             return None
-        columns = list(zip(*map(plan.getter, items), strict=True))
+        columns = _rows.columns(items, plan.order)
     except (KeyError, TypeError):  # a key missing; a number, string or list among them
         return None
     n = len(items)
@@ -499,11 +497,8 @@ def _cdr_columns(items: list[Any], *, exact: bool = False) -> list[InternetCdr] 
     if _CDR_SLOTS is None:
         return list(map(InternetCdr, *got))
     # What InternetCdr's own __init__ does (it has no validator, converter or post-init),
-    # one slot at a time over all records: 10 C calls a record instead of a Python frame.
-    models = list(map(_new, repeat(InternetCdr, n)))
-    for put, column in zip(_CDR_SLOTS, got, strict=True):
-        deque(map(put, models, column), 0)
-    return models
+    # for all records at once: compiled, or a C call a slot and record (see `_rows`).
+    return _rows.fill(InternetCdr, _CDR_SLOTS, got)
 
 
 def _nested(hook: _Hook, items: list[Any], where: str) -> list[Any]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import click
 
+from .. import _rows
 from .._version import __version__
 from ._bulk import bulk
 from ._cdr import cdr
@@ -15,8 +19,22 @@ from ._sims import packets, sims
 __all__ = ["cli"]
 
 
+def _speedups() -> str:
+    """What `--version` says of the optional fast paths (a pure-Python install is slower,
+    not different)."""
+    if _rows.COMPILED:
+        models = "compiled models"
+    elif os.environ.get("SIMAPI_NO_EXTENSIONS"):
+        models = "models in Python: SIMAPI_NO_EXTENSIONS"
+    else:
+        models = "models in Python: not compiled at install"
+    json = "orjson" if importlib.util.find_spec("orjson") else "stdlib json: no orjson"
+    return f"{models}, {json}"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="simapi")
+@click.version_option(__version__, prog_name="simapi",
+                      message=f"%(prog)s %(version)s ({_speedups()})")
 def cli() -> None:
     """Manage a fleet of M2M/IoT SIM cards from a terminal or from cron.
 

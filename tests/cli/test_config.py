@@ -102,9 +102,11 @@ def test_bulk_from_stdin_refuses_password_stdin(invoke: Invoke, emu: Emulator) -
 
 def test_version_and_help(invoke: Invoke) -> None:
     """--version prints the package version; --help lists every command."""
-    from simapi_async import __version__
+    from simapi_async import __version__, _rows
 
-    assert __version__ in invoke(["--version"]).stdout
+    version = invoke(["--version"]).stdout
+    assert __version__ in version
+    assert ("compiled models" in version) is _rows.COMPILED  # which fast paths it runs
     help_text = invoke(["--help"]).stdout
     for name in ("demo", "emulator", "sims", "packets", "bulk", "cdr"):
         assert name in help_text

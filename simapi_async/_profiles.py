@@ -18,11 +18,18 @@ The file is ``simapi/config.toml`` in the user's config directory (platformdirs'
     login = "me"
     keyring = true        # the password is in the OS keyring (extra `keyring`)
 
+    [profiles.fleet]
+    base_url = "https://portal.example"
+    login = "fleet-bot"
+    password_command = "pass show simapi/prod"
+    redis_url = "redis://redis.internal:6379/0"   # the shared quota and token (extra `fleet`)
+
 A command is split with `shlex.split` and run without a shell; one that needs a shell
 (a pipe, ``&&``, ``$VAR``, redirection) is run with ``/bin/sh -c``. A `password` (or
 `token`) written in the file itself is accepted only when nobody but the owner can read
-the file (mode 600), as ssh does for its keys. The environment (`SIMAPI_BASE_URL`,
-`SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`) overrides what a profile says.
+the file (mode 600), as ssh does for its keys; so is a `redis_url` with a password in it.
+The environment (`SIMAPI_BASE_URL`, `SIMAPI_LOGIN`, `SIMAPI_PASSWORD`, `SIMAPI_TOKEN`,
+`SIMAPI_REDIS_URL`) overrides what a profile says.
 """
 
 from __future__ import annotations
@@ -39,12 +46,13 @@ import attrs
 
 from ._exceptions import InvalidInputError
 
-__all__ = ["DEFAULT_PROFILE", "Profile", "config_path", "load_profile", "write_profile"]
+__all__ = ["DEFAULT_PROFILE", "Profile", "config_path", "has_password", "load_profile",
+           "write_profile"]
 
 DEFAULT_PROFILE: Final = "default"
 KEYRING_SERVICE: Final = "simapi"
 _KEYS: Final = frozenset({"base_url", "login", "password", "password_command", "token",
-                          "token_command", "keyring"})
+                          "token_command", "keyring", "redis_url"})
 _SHELL_CHARS: Final = frozenset("|&;<>()$`*?[]{}~\n")
 _COMMAND_TIMEOUT: Final = 60.0
 
@@ -74,6 +82,8 @@ class Profile:
     keyring: bool = False
     password: str | None = attrs.field(default=None, repr=False)
     token: str | None = attrs.field(default=None, repr=False)
+    #: May hold the Redis password: never shown (`redact_dsn` shows it masked).
+    redis_url: str | None = attrs.field(default=None, repr=False)
 
     def credentials(self) -> dict[str, str]:
         """``{"login", "password"}`` or ``{"token"}`` from the environment, a command, the
@@ -162,10 +172,25 @@ def _read(path: Path) -> dict[str, Any]:
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
         raise InvalidInputError("config", str(path), "[profiles] must be a table")
-    if any(isinstance(p, dict) and ("password" in p or "token" in p)
+    if any(isinstance(p, dict) and ("password" in p or "token" in p
+                                    or has_password(p.get("redis_url")))
            for p in profiles.values()):
         _refuse_if_readable(path)
     return profiles
+
+
+def has_password(url: object) -> bool:
+    """Whether a `redis_url` carries a password (``redis://:secret@host``, a user and a
+    password, or ``?password=``); any string that cannot be read counts as one."""
+    if not isinstance(url, str):
+        return False
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:
+        return True
 
 
 def _refuse_if_readable(path: Path) -> None:
@@ -176,7 +201,8 @@ def _refuse_if_readable(path: Path) -> None:
     if mode & 0o077:
         raise InvalidInputError(
             "config", str(path),
-            f"holds a password or token and is readable by others (mode {mode:03o}): "
+            f"holds a password or token (or a redis_url with a password) and is readable by "
+            f"others (mode {mode:03o}): "
             f"run `chmod 600 {path}`, or use password_command / keyring instead",
         )
 
@@ -210,6 +236,11 @@ def load_profile(name: str | None = None, *, path: Path | None = None,
             raise InvalidInputError(f"profiles.{name}.{key}", None, "must be a string")
     if not isinstance(table.get("keyring", False), bool):
         raise InvalidInputError(f"profiles.{name}.keyring", None, "must be true or false")
+    if "redis_url" in table:
+        from .fleet._redis import check_redis_url
+
+        table = {**table, "redis_url": check_redis_url(table["redis_url"],
+                                                       f"profiles.{name}.redis_url")}
     return Profile(name=name, **table)
 
 

@@ -246,7 +246,8 @@ class AsyncSession(Transport):
     def from_profile(cls, name: str | None = None, **overrides: Any) -> AsyncSession:
         """A session from profile `name` of ``~/.config/simapi/config.toml`` (default:
         `SIMAPI_PROFILE`, else ``default``): its `base_url`, `login`, and the password
-        from its `password_command` / keyring (or a token from `token_command`).
+        from its `password_command` / keyring (or a token from `token_command`); its
+        `redis_url` shares the quota and token (extra `fleet`).
         `SIMAPI_*` variables override the profile; keyword arguments override both.
 
         >>> api = AsyncSession.from_profile("prod", timeout=10)  # doctest: +SKIP
@@ -260,8 +261,9 @@ class AsyncSession(Transport):
         kwargs: dict[str, Any] = {}
         if not ({"login", "password", "token"} & overrides.keys()):
             kwargs.update(profile.credentials())
-        if os.environ.get("SIMAPI_REDIS_URL"):
-            kwargs["redis_url"] = os.environ["SIMAPI_REDIS_URL"]
+        redis_url = os.environ.get("SIMAPI_REDIS_URL") or profile.redis_url
+        if redis_url:
+            kwargs["redis_url"] = redis_url
         kwargs.update(overrides)
         base_url = (kwargs.pop("base_url", None) or os.environ.get("SIMAPI_BASE_URL")
                     or profile.base_url)

@@ -24,7 +24,7 @@ import yarl
 from rich.console import Console
 
 from .._exceptions import APIConnectionError, APIStatusError, InvalidInputError, SimApiError
-from .._profiles import load_profile
+from .._profiles import has_password, load_profile
 from .._session import AsyncSession
 
 __all__ = [
@@ -101,8 +101,10 @@ def connection_options(f: F) -> F:
                      help="Retries after a failed attempt (429, 5xx, network)."),
         click.option("--redis", metavar="URL", expose_value=False, callback=_store,
                      help="Share the quota and the login with every process of this "
-                          "account through Redis, e.g. rediss://user:pass@host:6379/0 "
-                          "[env SIMAPI_REDIS_URL; extra 'fleet']."),
+                          "account through Redis, e.g. rediss://host:6379/0 [env "
+                          "SIMAPI_REDIS_URL (better for a URL with a password: a command "
+                          "line is visible to every user); a profile's redis_url; extra "
+                          "'fleet']."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -120,6 +122,14 @@ def password_from_stdin() -> str:
     if not password:
         raise ConfigError("--password-stdin: stdin is empty (give the password on its first line)")
     return password
+
+
+def warn_password_on_command_line(option: str) -> None:
+    """The URL of `option` has a password, which every user of the machine can read in
+    the process list while the command runs: say so, once, and what to use instead."""
+    click.echo(f"warning: the password in {option}'s URL is visible to every user of this "
+               "machine (ps) while the command runs; set SIMAPI_REDIS_URL, or a profile's "
+               "redis_url (simapi configure), instead", err=True)
 
 
 def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
@@ -171,7 +181,10 @@ def connect(ctx: click.Context, **session_kwargs: Any) -> AsyncSession:
             "--password-stdin), or set SIMAPI_TOKEN"
         )
     ctx.meta[_BASE_URL_KEY] = base_url
-    redis_url = given.get("redis") or env.get("SIMAPI_REDIS_URL") or None
+    redis_url = (given.get("redis") or env.get("SIMAPI_REDIS_URL")
+                 or (profile.redis_url if profile is not None else None) or None)
+    if given.get("redis") and has_password(given["redis"]):
+        warn_password_on_command_line("--redis")
     if redis_url is not None:
         session_kwargs.setdefault("redis_url", redis_url)
     try:

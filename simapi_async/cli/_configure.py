@@ -1,8 +1,10 @@
 """`simapi configure [--profile NAME]`: write a profile of the config file.
 
-The file never receives a password: it names a `password_command` (``pass show
+The file never receives the API's password: it names a `password_command` (``pass show
 simapi/prod``), a `token_command`, or says the password is in the OS keyring
-(`--keyring`, extra `keyring`), where this command stores it.
+(`--keyring`, extra `keyring`), where this command stores it. `--redis URL` (the shared
+quota and token, extra `fleet`) is written as given: a password in it is kept in the
+file (mode 600; the profile is then refused if the file becomes readable by others).
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ import sys
 import click
 
 from .._exceptions import InvalidInputError
-from .._profiles import DEFAULT_PROFILE, config_path, keyring_service, load_profile, write_profile
-from ._common import ConfigError, password_from_stdin
+from .._profiles import (
+    DEFAULT_PROFILE,
+    config_path,
+    has_password,
+    keyring_service,
+    load_profile,
+    write_profile,
+)
+from ._common import ConfigError, password_from_stdin, warn_password_on_command_line
 
 __all__ = ["configure"]
 
@@ -30,9 +39,12 @@ __all__ = ["configure"]
               help="A command printing a pre-issued token (instead of a login).")
 @click.option("--keyring", "use_keyring", is_flag=True,
               help="Store the password (typed, or stdin's first line) in the OS keyring.")
+@click.option("--redis", "redis_url", metavar="URL",
+              help="Share the quota and token with every process of the account through "
+                   "Redis (redis://host:6379/0; extra `fleet`); '' removes it.")
 def configure(name: str, base_url: str | None, login: str | None,
               password_command: str | None, token_command: str | None,
-              use_keyring: bool) -> None:
+              use_keyring: bool, redis_url: str | None) -> None:
     """Write a connection profile to the config file (mode 600).
 
     \b
@@ -48,6 +60,17 @@ def configure(name: str, base_url: str | None, login: str | None,
         current = load_profile(name, path=path, required=False)
     except InvalidInputError as exc:
         raise ConfigError(str(exc)) from None
+    if redis_url:
+        from ..fleet._redis import check_redis_url
+
+        try:
+            redis_url = check_redis_url(redis_url, "--redis")
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from None
+        if has_password(redis_url):
+            warn_password_on_command_line("--redis")
+    elif redis_url is None and current is not None:
+        redis_url = current.redis_url  # kept unless given ('' removes it)
     interactive = sys.stdin.isatty()
     base_url = base_url or (current.base_url if current else None) or (
         click.prompt("Base URL", err=True) if interactive else None)
@@ -65,7 +88,7 @@ def configure(name: str, base_url: str | None, login: str | None,
         use_keyring = current.keyring
     values = {"base_url": base_url, "login": login if token_command is None else None,
               "password_command": password_command, "token_command": token_command,
-              "keyring": True if use_keyring else None}
+              "keyring": True if use_keyring else None, "redis_url": redis_url or None}
     written = write_profile(name, values, path=path)
     click.echo(f"profile {name!r} written to {written}", err=True)
     if not (password_command or token_command or use_keyring):

@@ -122,3 +122,76 @@ def test_the_profile_option_is_on_every_connecting_command(invoke: Invoke) -> No
                  ["cdr", "export"], ["bulk"]):
         assert "--profile" in invoke([*args, "--help"]).stdout, args
     assert os.environ.get("SIMAPI_PROFILE") is None
+
+
+def test_a_profile_redis_url_shares_the_quota_and_the_environment_wins(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`redis_url` in a profile: from_profile shares the quota and token through it;
+    SIMAPI_REDIS_URL overrides it, a keyword argument overrides both."""
+    pytest.importorskip("redis")
+    _write('[profiles.f]\nbase_url = "https://portal.example"\ntoken_command = "x"\n'
+           'redis_url = "redis://profile-host:6379/0"\n')
+    monkeypatch.setenv("SIMAPI_TOKEN", "t")
+    api = sa.AsyncSession.from_profile("f")
+    assert "profile-host" in repr(api._pacer._shared)
+    monkeypatch.setenv("SIMAPI_REDIS_URL", "redis://env-host:6379/0")
+    assert "env-host" in repr(sa.AsyncSession.from_profile("f")._pacer._shared)
+    given = sa.AsyncSession.from_profile("f", redis_url="redis://arg-host:6379/0")
+    assert "arg-host" in repr(given._pacer._shared)
+    monkeypatch.delenv("SIMAPI_REDIS_URL")
+    plain = load_profile("f")
+    assert plain is not None
+    assert plain.redis_url == "redis://profile-host:6379/0"
+
+
+def test_a_redis_password_in_a_profile_is_a_secret() -> None:
+    """A redis_url with a password makes the file a secret one (mode 600 or refused) and
+    is never shown; one without a password may sit in a readable file."""
+    path = _write('[profiles.r]\nbase_url = "https://portal.example"\ntoken_command = "x"\n'
+                  'redis_url = "redis://:hunter2-redis@cache:6379/0"\n')
+    path.chmod(0o644)
+    with pytest.raises(sa.InvalidInputError, match="readable by others") as caught:
+        load_profile("r")
+    assert "hunter2" not in str(caught.value)
+    path.chmod(0o600)
+    profile = load_profile("r")
+    assert profile is not None
+    assert "hunter2" not in repr(profile)
+    _write('[profiles.r]\nbase_url = "https://portal.example"\ntoken_command = "x"\n'
+           'redis_url = "redis://cache:6379/0"\n').chmod(0o644)
+    assert load_profile("r") is not None
+
+
+def test_a_bad_profile_redis_url_is_refused_naming_it(invoke: Invoke) -> None:
+    """Checked when the profile is read, before any request; the password hidden."""
+    _write('[profiles.b]\nbase_url = "https://portal.example"\ntoken_command = "x"\n'
+           'redis_url = "http://:hunter2-redis@cache:6379/0"\n')
+    with pytest.raises(sa.InvalidInputError) as caught:
+        load_profile("b")
+    assert caught.value.field == "profiles.b.redis_url"
+    result = invoke(["packets", "--profile", "b"])
+    assert result.exit_code == 2
+    assert "profiles.b.redis_url" in result.output
+    assert "hunter2" not in result.output
+
+
+def test_configure_redis_is_written_kept_and_removed(invoke: Invoke) -> None:
+    """`simapi configure --redis URL` writes it (checked first); a rewrite without
+    --redis keeps it; `--redis ''` removes it."""
+    base = ["configure", "--profile", "f", "--base-url", "https://portal.example",
+            "--token-command", "x"]
+    bad = invoke([*base, "--redis", "redis://:hunter2@cache:x/0"])
+    assert bad.exit_code == 2
+    assert "--redis" in bad.output
+    assert "hunter2" not in bad.output
+    secret = invoke([*base, "--redis", "redis://:hunter2@cache:6379/0"])
+    assert secret.exit_code == 0
+    assert "visible to every user" in secret.stderr  # argv is world-readable
+    assert "hunter2" not in secret.output
+    assert invoke([*base, "--redis", "redis://cache:6379/0"]).exit_code == 0
+    assert getattr(load_profile("f"), "redis_url", None) == "redis://cache:6379/0"
+    assert invoke(base).exit_code == 0
+    assert getattr(load_profile("f"), "redis_url", None) == "redis://cache:6379/0"
+    assert invoke([*base, "--redis", ""]).exit_code == 0
+    assert getattr(load_profile("f"), "redis_url", "kept") is None
+    assert "redis_url" not in config_path().read_text(encoding="utf-8")

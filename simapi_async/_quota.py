@@ -98,6 +98,11 @@ class QuotaState:
     - `paused_for`: seconds until the current pause (`Retry-After`) ends, 0 if none.
     - `throttled`: answers that were 429 (or 503 with `Retry-After`); `pauses`: pauses
       taken; `waited`: seconds callers spent waiting for a slot or a pause, in all.
+    - `shared`: whether the session paces on the schedule it shares with the account's
+      other processes (`redis_url=` / `limiter=`; False while the backend is out of
+      reach: local pacing); `leader`: whether this process estimates the quota (alone,
+      or holding the leader's lease among the sharing ones; False: it follows the rate
+      the leader publishes).
     """
 
     rate: float | None
@@ -110,6 +115,8 @@ class QuotaState:
     throttled: int
     pauses: int
     waited: float
+    shared: bool = False
+    leader: bool = True
 
     @property
     def pacing(self) -> bool:
@@ -193,6 +200,8 @@ class Pacer:
             remaining=self.remaining, window=self.window,
             paused_for=self.paused_for(),
             throttled=self.throttled, pauses=self.pauses, waited=self.waited,
+            shared=self._shared is not None and self._clock() >= self._down_until,
+            leader=self._leader,
         )
 
     def paused_for(self) -> float:

@@ -132,6 +132,10 @@ async def test_a_follower_takes_the_shared_rate_and_runs_no_controller() -> None
     await leader._sync(clock.now)  # the leader's first rate is shared
     await follower._sync(clock.now)
     assert (leader._leader, follower._leader) == (True, False)
+    seen = leader.state(), follower.state()  # what api.quota shows
+    assert [(q.shared, q.leader) for q in seen] == [(True, True), (True, False)]
+    assert (Pacer(clock=clock).state().shared, Pacer(clock=clock).state().leader) == (
+        False, True)  # not shared: alone, its own estimate
     shared_rate = follower.learned
     assert shared_rate == leader.learned
     for remaining in range(85, 0, -5):
@@ -204,6 +208,7 @@ async def test_a_failed_backend_means_local_pacing_and_one_warning(
         await pacer.acquire()
     assert shared.calls == 1
     assert pacer._leader  # alone, it runs its own controller
+    assert (pacer.state().shared, pacer.state().leader) == (False, True)  # local pacing
     assert len(caplog.records) == 1
     assert "hunter2" not in caplog.text
     clock.now += 10.0
@@ -211,6 +216,7 @@ async def test_a_failed_backend_means_local_pacing_and_one_warning(
     await pacer.acquire()
     assert shared.calls == 2
     assert not pacer._down
+    assert pacer.state().shared
 
 
 async def test_without_a_shared_quota_acquire_is_not_needed() -> None:

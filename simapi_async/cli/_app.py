@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import click
 
 from .. import _rows
+from .._jsonstream import loads as _loads
 from .._version import __version__
 from ._bulk import bulk
 from ._cdr import cdr
@@ -28,7 +28,7 @@ def _speedups() -> str:
         models = "models in Python: SIMAPI_NO_EXTENSIONS"
     else:
         models = "models in Python: not compiled at install"
-    json = "orjson" if importlib.util.find_spec("orjson") else "stdlib json: no orjson"
+    json = "orjson" if _loads.__module__ == "orjson" else "stdlib json: no orjson"
     return f"{models}, {json}"
 
 

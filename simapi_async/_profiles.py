@@ -82,7 +82,7 @@ class Profile:
     keyring: bool = False
     password: str | None = attrs.field(default=None, repr=False)
     token: str | None = attrs.field(default=None, repr=False)
-    #: May hold the Redis password: never shown (`redact_dsn` shows it masked).
+    #: May hold the Redis password: not in the repr (errors show it through `redact_dsn`).
     redis_url: str | None = attrs.field(default=None, repr=False)
 
     def credentials(self) -> dict[str, str]:

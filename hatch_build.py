@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -76,7 +77,8 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
             if why is not None:
                 _warn(why)
             return
-        built = Path(tempfile.mkdtemp(prefix="simapi-build-")) / target_name()
+        self._build_dir = tempfile.mkdtemp(prefix="simapi-build-")  # removed in finalize
+        built = Path(self._build_dir) / target_name()
         why = compile_extension(root, built)
         if why is not None:
             _warn(why)
@@ -84,6 +86,13 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
         build_data["force_include"][str(built)] = target_name()
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        """The wheel holds its copy of the module now: the temporary build goes."""
+        build_dir = getattr(self, "_build_dir", None)
+        if build_dir is not None:
+            shutil.rmtree(build_dir, ignore_errors=True)
+            self._build_dir = None
 
 
 if __name__ == "__main__":

@@ -202,7 +202,8 @@ def test_without_the_extension_the_python_steps_are_used() -> None:
     assert out.stdout.split() == ["False", "True", "True"]
 
 
-def test_the_build_hook_compiles_a_module_that_imports(tmp_path: Path) -> None:
+def test_the_build_hook_compiles_a_module_that_imports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`hatch_build.compile_extension`, as `pip install` runs it: a module that imports
     and works; a reason instead of an error when it cannot (SIMAPI_NO_EXTENSIONS)."""
     sys.path.insert(0, str(ROOT))
@@ -210,7 +211,7 @@ def test_the_build_hook_compiles_a_module_that_imports(tmp_path: Path) -> None:
         import hatch_build
     finally:
         sys.path.remove(str(ROOT))
-    os.environ.pop("SIMAPI_NO_EXTENSIONS", None)
+    monkeypatch.delenv("SIMAPI_NO_EXTENSIONS", raising=False)
     target = tmp_path / hatch_build.target_name()
     why = hatch_build.compile_extension(ROOT, target)
     if why is not None and os.environ.get("CI") != "true":
@@ -221,7 +222,5 @@ def test_the_build_hook_compiles_a_module_that_imports(tmp_path: Path) -> None:
          "_cmodels.columns([{'a': 1, 'b': 2}], ('b', 'a')))"],
         cwd=target.parent, capture_output=True, text=True, check=True)
     assert out.stdout.split(maxsplit=1) == ["1", "[(2,), (1,)]\n"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SIMAPI_NO_EXTENSIONS", "1")
-        assert hatch_build.compile_extension(ROOT, tmp_path / "x.so") == (
-            "SIMAPI_NO_EXTENSIONS is set")
+    monkeypatch.setenv("SIMAPI_NO_EXTENSIONS", "1")
+    assert hatch_build.compile_extension(ROOT, tmp_path / "x.so") == "SIMAPI_NO_EXTENSIONS is set"
